@@ -1,0 +1,36 @@
+# mbpo-bench: MBPO vs SAC on MuJoCo v5, from training runs to the table and figures.
+#
+#   snakemake --cores 8 all                                   # paper protocol (config/config.yaml)
+#   snakemake --cores 2 --configfile config/smoke.yaml all    # every code path, tiny, in minutes
+#   snakemake --workflow-profile profiles/slurm all           # paper scale on a SLURM cluster
+#
+# Each heavy step is one `mbpo ...` command, so the same command works in a shell, in pytest and on a cluster.
+
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+wildcard_constraints:
+    env="[a-z0-9]+",
+    algo="mbpo|sac",
+    variant="[a-z0-9][a-z0-9_]*",
+    seed=r"\d+",
+
+
+include: "rules/common.smk"
+include: "rules/train.smk"
+include: "rules/analysis.smk"
+
+
+rule all:
+    input:
+        TABLE,
+        FIGURES,
+    default_target: True

@@ -1,0 +1,1 @@
+"""Model-free baselines that MBPO is compared against, built from `mbpo`'s own parts."""

@@ -1,0 +1,266 @@
+"""Run configuration: typed defaults, the paper's per-env presets, and validated overrides.
+
+A run's config is resolved in layers, each overriding the last:
+``Config`` defaults → the env's paper preset (`PRESETS`) → ``--config FILE`` → ``--set key=value``.
+Keys keep the official MBPO names (``num_train_repeat``, ``rollout_schedule``, …) so that a reader can map
+them onto jannerm/mbpo's ``examples/config/<env>/0.py``. Nested sections are addressed with a dot:
+``--set sac.lr=1e-3``, ``--set model.num_elites=3``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mbpo.envs import ENV_SPECS, env_spec
+from mbpo.models.ensemble import EnsembleConfig
+from mbpo.sac import SACConfig
+
+ALGOS = ("sac", "mbpo")
+VARIANTS = ("default",)
+DEVICES = ("auto", "cpu", "cuda")
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one training run needs; `config.yaml` in a run directory is this, resolved."""
+
+    env: str = "hopper"  # short name or gymnasium id, see `mbpo.envs.ENV_SPECS`
+    algo: str = "mbpo"  # "mbpo" or "sac" (the model-free baseline)
+    variant: str = "default"  # named ablation of the algorithm
+    seed: int = 0  # drives torch, numpy, env resets and action sampling
+    steps: int = 125_000  # total env steps, the random warm-up included
+    device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
+
+    # The loop (official names).
+    epoch_length: int = 1000  # env steps per epoch; the rollout schedule counts these
+    init_exploration_steps: int = 5000  # uniformly random actions before any learning
+    num_train_repeat: int = 20  # G: SAC updates per env step (1 for the model-free baseline)
+    replay_size: int = 1_000_000  # env buffer capacity
+    eval_every: int = 1000  # env steps between evaluations
+    eval_episodes: int = 5  # deterministic episodes per evaluation, on a separate env
+
+    # Model usage (MBPO only, official names).
+    model_train_freq: int = 250  # env steps between model refits (each followed by rollouts)
+    rollout_batch_size: int = 100_000  # branches started per refit
+    model_retain_epochs: int = 1  # epochs of rollouts the model buffer holds
+    real_ratio: float = 0.05  # share of real transitions in each SAC batch
+    rollout_schedule: tuple[int, int, int, int] = (20, 100, 1, 1)  # [e0, e1, k0, k1]
+
+    sac: SACConfig = field(default_factory=SACConfig)
+    model: EnsembleConfig = field(default_factory=EnsembleConfig)
+
+    wandb_project: str = "mbpo-bench"
+    wandb_mode: str = "offline"  # "offline" (sync later with `wandb sync`), "online" or "disabled"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    @property
+    def target_entropy(self) -> float:
+        if self.sac.target_entropy is not None:
+            return self.sac.target_entropy
+        return env_spec(self.env).target_entropy
+
+
+# The paper's settings per env. Sources: jannerm/mbpo examples/config/<env>/0.py (num_train_repeat,
+# rollout_schedule, epoch_length, init exploration) and the x-axis of the paper's Figure 2 (steps).
+PRESETS: dict[str, dict[str, Any]] = {
+    "hopper": {"steps": 125_000, "num_train_repeat": 20, "rollout_schedule": (20, 150, 1, 15)},
+    "walker2d": {"steps": 300_000, "num_train_repeat": 20, "rollout_schedule": (20, 150, 1, 1)},
+    "halfcheetah": {"steps": 400_000, "num_train_repeat": 40, "rollout_schedule": (20, 150, 1, 1)},
+    "ant": {"steps": 300_000, "num_train_repeat": 20, "rollout_schedule": (20, 100, 1, 25)},
+    "invertedpendulum": {
+        "steps": 15_000,
+        "num_train_repeat": 10,
+        "rollout_schedule": (1, 15, 1, 1),
+        "epoch_length": 250,
+        "init_exploration_steps": 500,
+        "eval_every": 250,
+    },
+}
+# The model-free baseline keeps the env's budget and evaluation grid but does one update per env step.
+SAC_PRESET: dict[str, Any] = {"num_train_repeat": 1}
+
+
+class ConfigError(ValueError):
+    """A config value or key that cannot run; the message names it and what is allowed."""
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively, so that the YAML is plain."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a field's type (from YAML or ``--set``) and convert lists to tuples."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], key) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
+    if annotation in (int, float) and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e4" as a string; numbers in that form are what people type
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected {annotation.__name__}, got {value!r}") from None
+    if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # YAML reads 1e5 as a float; accept whole numbers for integer fields
+    if annotation in (int, str, bool) and type(value) is annotation:
+        return value
+    raise ConfigError(f"{key}: expected {getattr(annotation, '__name__', annotation)}, got {value!r}")
+
+
+def _merge(cfg: Any, overrides: Mapping[str, Any], prefix: str = "") -> Any:
+    """A copy of dataclass ``cfg`` with nested ``overrides`` applied; unknown keys are errors."""
+    hints = typing.get_type_hints(type(cfg))
+    names = [f.name for f in dataclasses.fields(cfg)]
+    changes = {}
+    for key, value in overrides.items():
+        full = prefix + key
+        if key not in hints:
+            allowed = ", ".join(prefix + n for n in names)
+            raise ConfigError(f"unknown config key {full!r}; allowed: {allowed}")
+        current = getattr(cfg, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"{full}: expected a mapping of {type(current).__name__} fields, got {value!r}"
+                )
+            changes[key] = _merge(current, value, prefix=full + ".")
+        else:
+            changes[key] = _coerce(value, hints[key], full)
+    try:
+        return dataclasses.replace(cfg, **changes)
+    except ValueError as err:  # a component config's own validation (e.g. EnsembleConfig)
+        raise ConfigError(str(err)) from err
+
+
+def parse_set(assignments: list[str]) -> dict[str, Any]:
+    """``["sac.lr=1e-3", "rollout_schedule=[1,10,1,5]"]`` → a nested dict; values are parsed as YAML."""
+    nested: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        *parents, leaf = key.strip().split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw)
+    return nested
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def resolve(*layers: Mapping[str, Any]) -> Config:
+    """The run's full config: defaults → the env/algo preset → each layer in turn; then validated.
+
+    Layers are nested dicts (a YAML file, CLI flags, ``--set`` pairs), later ones winning.
+    """
+    head = Config()
+    for layer in layers:  # env and algo choose the preset, so settle them first
+        head = _merge(head, {k: v for k, v in layer.items() if k in ("env", "algo")})
+    try:
+        short_env = env_spec(head.env).short_name
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    _require(head.algo in ALGOS, f"unknown algo {head.algo!r}; allowed: {', '.join(ALGOS)}")
+    preset = {**PRESETS[short_env], **(SAC_PRESET if head.algo == "sac" else {})}
+    cfg = _merge(Config(), preset)
+    for layer in layers:
+        cfg = _merge(cfg, layer)
+    cfg = dataclasses.replace(cfg, env=short_env)
+    validate(cfg)
+    return cfg
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(cfg: Config) -> None:
+    """Refuse configs that cannot run, naming the bad value and what is allowed."""
+    _require(cfg.env in ENV_SPECS, f"unknown env {cfg.env!r}; allowed: {', '.join(ENV_SPECS)}")
+    _require(cfg.algo in ALGOS, f"unknown algo {cfg.algo!r}; allowed: {', '.join(ALGOS)}")
+    _require(cfg.variant in VARIANTS, f"unknown variant {cfg.variant!r}; allowed: {', '.join(VARIANTS)}")
+    _require(cfg.device in DEVICES, f"unknown device {cfg.device!r}; allowed: {', '.join(DEVICES)}")
+    _require(
+        cfg.wandb_mode in WANDB_MODES, f"wandb_mode {cfg.wandb_mode!r}; allowed: {', '.join(WANDB_MODES)}"
+    )
+    for name in (
+        "steps",
+        "epoch_length",
+        "num_train_repeat",
+        "replay_size",
+        "eval_every",
+        "eval_episodes",
+        "model_train_freq",
+        "rollout_batch_size",
+        "model_retain_epochs",
+    ):
+        value = getattr(cfg, name)
+        _require(value > 0, f"{name} must be a positive integer, got {value}")
+    _require(
+        cfg.init_exploration_steps >= 0,
+        f"init_exploration_steps must be >= 0, got {cfg.init_exploration_steps}",
+    )
+    _require(cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}")
+    _require(0.0 <= cfg.real_ratio <= 1.0, f"real_ratio must lie in [0, 1], got {cfg.real_ratio}")
+    e0, e1, k0, k1 = cfg.rollout_schedule
+    _require(
+        0 <= e0 <= e1 and k0 >= 1 and k1 >= 1,
+        f"rollout_schedule [e0, e1, k0, k1] needs 0 <= e0 <= e1 and k0, k1 >= 1, got {list(cfg.rollout_schedule)}",
+    )
+    _require(cfg.sac.batch_size > 0, f"sac.batch_size must be positive, got {cfg.sac.batch_size}")
+    _require(0.0 < cfg.sac.tau <= 1.0, f"sac.tau must lie in (0, 1], got {cfg.sac.tau}")
+    _require(0.0 <= cfg.sac.gamma < 1.0, f"sac.gamma must lie in [0, 1), got {cfg.sac.gamma}")
+    _require(cfg.sac.lr > 0 and cfg.sac.init_alpha > 0, "sac.lr and sac.init_alpha must be positive")
+    if cfg.init_exploration_steps >= cfg.steps:
+        print(
+            f"warning: init_exploration_steps ({cfg.init_exploration_steps}) >= steps ({cfg.steps}): "
+            "this run only takes random actions and never trains",
+            file=sys.stderr,
+        )

@@ -1,0 +1,60 @@
+# Paths and run lists derived from the validated config. No rules here, and nothing random.
+
+import json
+import os
+import shlex
+from pathlib import Path
+
+RESULTS = config["results_dir"]
+REPORTS = config["reports_dir"]
+LOGS = f"{RESULTS}/logs"
+RUN_DIR = f"{RESULTS}/runs/{{env}}/{{algo}}/{{variant}}/seed{{seed}}"
+METRICS = f"{RUN_DIR}/metrics.csv"
+RUN_CONFIG = f"{RUN_DIR}/config.yaml"
+
+
+def run_variants(algo):
+    """Variants trained for `algo`: MBPO's ablations are variants of MBPO; the SAC baseline is only `default`."""
+    return config["variants"] if algo == "mbpo" else ["default"]
+
+
+RUNS = [
+    {"env": env, "algo": algo, "variant": variant, "seed": seed}
+    for env in config["envs"]
+    for algo in config["algos"]
+    for variant in run_variants(algo)
+    for seed in config["seeds"]
+]
+RUN_METRICS = [METRICS.format(**run) for run in RUNS]
+RUN_CONFIGS = [RUN_CONFIG.format(**run) for run in RUNS]
+
+CURVES = f"{RESULTS}/curves.csv"
+SUMMARY = f"{RESULTS}/summary.csv"
+STATS = f"{RESULTS}/stats.csv"
+TABLE = f"{REPORTS}/table.md"
+FIGURES = [f"{REPORTS}/figures/curves_{env}.png" for env in config["envs"]] + [
+    f"{REPORTS}/figures/overview.png",
+    f"{REPORTS}/figures/final_scores.png",
+]
+
+# The config files behind this DAG, for the table header: the workflow's own, then any --configfile.
+CONFIG_FILES = ["config/config.yaml"] + [
+    os.path.relpath(path) for path in workflow.overwrite_configfiles
+]
+
+
+def _set_value(value):
+    """A `--set` value as `mbpo train` parses it: strings as they are, everything else as YAML/JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def train_args(wildcards):
+    """The run-specific `mbpo train` arguments: an explicit budget if the config gives one, then overrides."""
+    args = []
+    steps = config["steps"].get(wildcards.env)
+    if steps is not None:
+        args += ["--steps", str(steps)]
+    overrides = {**config["overrides"].get("all", {}), **config["overrides"].get(wildcards.algo, {})}
+    for key, value in overrides.items():
+        args += ["--set", f"{key}={_set_value(value)}"]
+    return shlex.join(args)

@@ -1,0 +1,394 @@
+"""Tests for mbpo.analysis.stats: hand-computed cases, so a wrong convention fails loudly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from mbpo.analysis.stats import (
+    STATS_COLUMNS,
+    aggregate_iqm,
+    aggregate_mean,
+    compare,
+    holm,
+    iqm,
+    iqm_curve,
+    mann_whitney_u,
+    probability_of_improvement,
+    sample_efficiency_ratio,
+    steps_to_reach,
+    stratified_bootstrap_ci,
+    two_sample_bootstrap_ci,
+    welch_t_test,
+)
+
+# ------------------------------------------------------------------------------------------------
+# IQM
+# ------------------------------------------------------------------------------------------------
+
+
+def test_iqm_multiple_of_four():
+    assert iqm(np.arange(1, 9)) == pytest.approx(4.5)  # mean of 3, 4, 5, 6
+    assert iqm(np.array([8, 1, 7, 2, 6, 3, 5, 4])) == pytest.approx(4.5)  # order-free
+    assert iqm(np.array([1, 2, 3, 4, 5, 6, 7, 1000])) == pytest.approx(4.5)  # outlier ignored
+
+
+def test_iqm_not_multiple_of_four_uses_trim_mean_convention():
+    # n=5: int(0.25*5)=1 cut per side -> mean of the middle 3 sorted values (3, 7, 10).
+    assert iqm(np.array([10.0, 1.0, 7.0, 3.0, 100.0])) == pytest.approx(20.0 / 3.0)
+    # n=10: int(2.5)=2 cut per side -> mean of 2..7.
+    assert iqm(np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 100.0])) == pytest.approx(4.5)
+
+
+def test_iqm_axis_and_pooled():
+    x = np.column_stack([np.arange(1, 9), 10 * np.arange(1, 9)])  # (8, 2)
+    np.testing.assert_allclose(iqm(x, axis=0), [4.5, 45.0])
+    # Pooled over runs and tasks (rliable aggregate IQM): 16 values, cut 4 per side.
+    pooled = np.sort(x.ravel())[4:12].mean()
+    assert iqm(x, axis=None) == pytest.approx(pooled)
+    assert float(aggregate_iqm(x)) == pytest.approx(pooled)
+    batch = np.stack([x, 2 * x])  # (2, 8, 2)
+    np.testing.assert_allclose(aggregate_iqm(batch), [pooled, 2 * pooled])
+    np.testing.assert_allclose(aggregate_mean(batch), [x.mean(), 2 * x.mean()])
+
+
+def test_iqm_rejects_nan():
+    with pytest.raises(ValueError, match="NaN"):
+        iqm(np.array([1.0, np.nan, 3.0, 4.0]))
+
+
+# ------------------------------------------------------------------------------------------------
+# Stratified bootstrap
+# ------------------------------------------------------------------------------------------------
+
+
+def test_stratified_bootstrap_resamples_within_tasks():
+    runs, tasks = 6, 3
+    # Disjoint value ranges per task; the value also encodes the run index (value - 100 * task).
+    x = 100.0 * np.arange(tasks)[None, :] + np.arange(runs)[:, None]
+    seen = []
+
+    def record(resamples: np.ndarray) -> np.ndarray:
+        seen.append(resamples.copy())
+        return resamples.mean(axis=(-2, -1))
+
+    record.vectorized = True
+    point, lo, hi = stratified_bootstrap_ci(x, record, np.random.default_rng(0), n_resamples=500)
+    res = np.concatenate(seen[1:])  # seen[0] is the point estimate on the data itself
+    assert res.shape == (500, runs, tasks)
+    for t in range(tasks):
+        assert np.isin(res[:, :, t], x[:, t]).all(), "a resample mixed values across tasks"
+    run_idx = res - 100.0 * np.arange(tasks)
+    # Resampling with replacement actually happens, and independently per task.
+    assert (run_idx != np.arange(runs)[:, None]).any()
+    assert (run_idx[:, :, 0] != run_idx[:, :, 1]).any()
+    # Each task's mean stays in its own range, so every resampled statistic is feasible.
+    task_means = res.mean(axis=1)
+    assert ((task_means >= 100 * np.arange(tasks)) & (task_means <= 100 * np.arange(tasks) + runs - 1)).all()
+    assert point == pytest.approx(x.mean())
+    assert lo <= point <= hi
+
+
+def test_stratified_bootstrap_vectorized_matches_loop_and_is_deterministic():
+    x = np.random.default_rng(1).normal(size=(7, 3))
+    vec = stratified_bootstrap_ci(x, aggregate_iqm, np.random.default_rng(42), n_resamples=300)
+    loop = stratified_bootstrap_ci(
+        x, lambda a: iqm(a, axis=None), np.random.default_rng(42), n_resamples=300, vectorized=False
+    )
+    again = stratified_bootstrap_ci(x, aggregate_iqm, np.random.default_rng(42), n_resamples=300)
+    other = stratified_bootstrap_ci(x, aggregate_iqm, np.random.default_rng(43), n_resamples=300)
+    assert vec == loop == again
+    assert vec[1:] != other[1:]
+    assert vec[0] == pytest.approx(iqm(x, axis=None))
+
+
+def test_stratified_bootstrap_coverage_of_the_mean():
+    rng = np.random.default_rng(2024)
+    true_mean, n, reps = 3.0, 20, 300
+    covered = 0
+    for _ in range(reps):
+        sample = rng.normal(true_mean, 2.0, size=n)
+        _, lo, hi = stratified_bootstrap_ci(sample, aggregate_mean, rng, n_resamples=2000)
+        covered += lo <= true_mean <= hi
+    assert 0.88 <= covered / reps <= 0.99
+
+
+def test_stratified_bootstrap_width_matches_normal_theory():
+    # Large n: the percentile CI of the mean approaches mean +- z * s / sqrt(n); a wrong quantile
+    # (e.g. a 90% interval) would be ~16% narrower, beyond the 6% Monte Carlo tolerance used here.
+    x = np.random.default_rng(5).normal(0.0, 1.0, size=(400, 1))
+    point, lo, hi = stratified_bootstrap_ci(x, aggregate_mean, np.random.default_rng(6), n_resamples=4000)
+    half = scipy.stats.norm.ppf(0.975) * x.std(ddof=0) / math.sqrt(x.shape[0])
+    assert (point - lo) == pytest.approx(half, rel=0.06)
+    assert (hi - point) == pytest.approx(half, rel=0.06)
+    _, lo90, hi90 = stratified_bootstrap_ci(
+        x, aggregate_mean, np.random.default_rng(6), n_resamples=4000, confidence=0.9
+    )
+    assert (hi90 - lo90) == pytest.approx(2 * half * 1.645 / 1.96, rel=0.06)
+
+
+def test_stratified_bootstrap_one_dimensional_is_one_task():
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    point, lo, hi = stratified_bootstrap_ci(x, np.mean, np.random.default_rng(0), n_resamples=200)
+    assert point == 2.5
+    assert 1.0 <= lo <= point <= hi <= 4.0
+
+
+def test_stratified_bootstrap_input_errors():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="NaN"):
+        stratified_bootstrap_ci(np.array([[1.0, 2.0], [np.nan, 3.0]]), aggregate_mean, rng)
+    with pytest.raises(ValueError, match=r"\(batch,\)"):
+        stratified_bootstrap_ci(np.ones((3, 2)), np.mean, rng, n_resamples=10, vectorized=True)
+    with pytest.raises(ValueError, match="confidence"):
+        stratified_bootstrap_ci(np.ones(3), aggregate_mean, rng, confidence=95)
+
+
+def test_two_sample_bootstrap_keeps_groups_apart():
+    x, y = np.array([10.0, 11.0, 12.0]), np.array([0.0, 1.0])
+    point, lo, hi = two_sample_bootstrap_ci(
+        x, y, lambda a, b: a.mean(-1) - b.mean(-1), np.random.default_rng(0), n_resamples=500
+    )
+    assert point == pytest.approx(10.5)
+    assert 9.0 <= lo <= point <= hi <= 12.0  # bounded by (min x - max y, max x - min y)
+
+
+# ------------------------------------------------------------------------------------------------
+# Tests and multiple-comparison correction
+# ------------------------------------------------------------------------------------------------
+
+
+def test_holm_hand_computed():
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> running max 0.06
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm([0.5, 0.6]), [1.0, 1.0])  # capped at 1
+    np.testing.assert_allclose(holm([0.01, np.nan, 0.04]), [0.02, np.nan, 0.04])  # NaN not counted
+    assert holm([]).shape == (0,)
+
+
+def test_welch_t_test_matches_formula():
+    a, b = np.array([1.0, 2.0, 4.0, 7.0]), np.array([3.0, 5.0, 9.0])
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    assert welch_t_test(a, b) == pytest.approx(2 * scipy.stats.t.sf(abs(t), df))
+    assert math.isnan(welch_t_test(a, np.array([3.0])))
+
+
+def test_mann_whitney_exact_p():
+    # Complete separation, 3 vs 3: two-sided exact p = 2 / C(6, 3) = 0.1.
+    assert mann_whitney_u(np.array([4.0, 5.0, 6.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(0.1)
+
+
+def test_probability_of_improvement_by_hand_with_ties():
+    # pairs: 1<2,1<2 | 2=2,2=2 (0.5 each) | 3>2,3>2 -> 3/6
+    assert probability_of_improvement(np.array([1, 2, 3]), np.array([2, 2])) == pytest.approx(0.5)
+    # 3 vs (1,3,4): 1 + 0.5 + 0 ; 5 vs all: 3 -> 4.5/6
+    assert probability_of_improvement(np.array([3, 5]), np.array([1, 3, 4])) == pytest.approx(0.75)
+    assert probability_of_improvement(np.array([1, 1]), np.array([1, 1, 1])) == pytest.approx(0.5)
+    assert probability_of_improvement(np.array([0]), np.array([1])) == 0.0
+    batch = probability_of_improvement(np.array([[3, 5], [0, 0]]), np.array([[1, 3, 4], [1, 1, 1]]))
+    np.testing.assert_allclose(batch, [0.75, 0.0])
+
+
+# ------------------------------------------------------------------------------------------------
+# Curves and sample efficiency
+# ------------------------------------------------------------------------------------------------
+
+
+def test_steps_to_reach_interpolates():
+    steps, values = np.array([0, 10, 20, 30]), np.array([0.0, 5.0, 5.0, 15.0])
+    assert steps_to_reach(steps, values, 10.0) == pytest.approx(25.0)  # between (20, 5) and (30, 15)
+    assert steps_to_reach(steps, values, 2.5) == pytest.approx(5.0)
+    assert steps_to_reach(steps, values, 5.0) == pytest.approx(10.0)  # exactly at an evaluation
+    assert steps_to_reach(steps, values, -1.0) == 0.0
+    assert steps_to_reach(steps, values, 15.0) == pytest.approx(30.0)
+    assert steps_to_reach(steps, values, 15.01) is None
+    with pytest.raises(ValueError, match="increasing"):
+        steps_to_reach(np.array([0, 20, 10]), np.array([0.0, 1.0, 2.0]), 1.0)
+
+
+def test_sample_efficiency_ratio_reached_and_never():
+    sac_steps, sac_curve = np.array([0, 100, 200]), np.array([0.0, 50.0, 100.0])
+    assert sample_efficiency_ratio(sac_steps, sac_curve, 25, 75.0) == (pytest.approx(6.0), True)
+    # Never reached: lower bound sac_budget / mbpo_steps = 200 / 25.
+    assert sample_efficiency_ratio(sac_steps, sac_curve, 25, 200.0) == (pytest.approx(8.0), False)
+
+
+def test_iqm_curve_two_seeds_on_different_grids():
+    curves = pd.DataFrame(
+        {
+            "seed": [0, 0, 0, 0, 1, 1, 1],
+            "env_step": [0, 10, 20, 30, 5, 15, 25],
+            "return": [0.0, 10.0, 20.0, 30.0, 0.0, 0.0, 0.0],
+        }
+    )
+    out = iqm_curve(curves)
+    assert list(out.columns) == ["env_step", "iqm", "mean", "n_seeds"]
+    # Common range [5, 25]; grid = union of steps inside it. Seed 0 is y = x, seed 1 is 0.
+    np.testing.assert_array_equal(out["env_step"], [5, 10, 15, 20, 25])
+    np.testing.assert_allclose(out["mean"], [2.5, 5.0, 7.5, 10.0, 12.5])
+    np.testing.assert_allclose(out["iqm"], out["mean"])  # 2 seeds: trim_mean cuts int(0.5) = 0
+    assert (out["n_seeds"] == 2).all()
+
+    given = iqm_curve(curves, step_grid=np.array([0, 10, 30]))
+    np.testing.assert_allclose(given["mean"], [0.0, 5.0, 30.0])  # seed 1 only covers step 10
+    np.testing.assert_array_equal(given["n_seeds"], [1, 2, 1])
+
+
+def test_iqm_curve_takes_iqm_across_seeds():
+    steps = [0, 10]
+    rows = [(s, st, v * st) for s, v in enumerate([1.0, 2.0, 3.0, 100.0]) for st in steps]
+    out = iqm_curve(pd.DataFrame(rows, columns=["seed", "env_step", "return"]))
+    np.testing.assert_allclose(out["iqm"], [0.0, 25.0])  # middle two of 10, 20, 30, 1000
+    np.testing.assert_allclose(out["mean"], [0.0, 265.0])
+
+
+# ------------------------------------------------------------------------------------------------
+# compare(): the stats.csv table
+# ------------------------------------------------------------------------------------------------
+
+
+def _synthetic_runs():
+    """Two envs, 4 seeds each.
+
+    env A: MBPO budget 100k, SAC 200k (budgets differ -> curves at 100k). Curves are linear between
+    evaluations, MBPO ends at 400+s, SAC is 100+s at 100k and 200+2s at 200k.
+    env B: both 100k. Finals SAC [10, 20, 30, 40], MBPO [10, 15, 20, 100]; curves [0, f/2, f].
+    """
+    summary, curves = [], []
+    for s in range(4):
+        for algo, budget, pts in (
+            ("mbpo", 100_000, [(0, 0.0), (50_000, 300.0 + s), (100_000, 400.0 + s)]),
+            ("sac", 200_000, [(0, 0.0), (100_000, 100.0 + s), (200_000, 200.0 + 2 * s)]),
+        ):
+            summary.append(("A", algo, "default", s, pts[-1][1], budget))
+            curves += [("A", algo, "default", s, st, r) for st, r in pts]
+    for s, (f_sac, f_mbpo) in enumerate(zip([10, 20, 30, 40], [10, 15, 20, 100], strict=True)):
+        for algo, f in (("sac", f_sac), ("mbpo", f_mbpo)):
+            summary.append(("B", algo, "default", s, float(f), 100_000))
+            curves += [("B", algo, "default", s, st, f * st / 100_000) for st in (0, 50_000, 100_000)]
+    summary = pd.DataFrame(summary, columns=["env", "algo", "variant", "seed", "final_return", "steps"])
+    curves = pd.DataFrame(curves, columns=["env", "algo", "variant", "seed", "env_step", "return"])
+    return summary, curves
+
+
+def _get(out: pd.DataFrame, env: str, algo: str, metric: str) -> pd.Series:
+    sel = out[(out["env"] == env) & (out["algo"] == algo) & (out["metric"] == metric)]
+    assert len(sel) == 1, (env, algo, metric)
+    return sel.iloc[0]
+
+
+def test_compare_expected_rows_and_values():
+    summary, curves = _synthetic_runs()
+    out = compare(summary, curves, np.random.default_rng(0), n_resamples=500)
+    assert list(out.columns) == STATS_COLUMNS
+    per_group = {"mean_return", "iqm_return"}
+    comps = {"iqm_ratio", "welch_t", "mann_whitney_u", "prob_improvement", "sample_efficiency_ratio"}
+    for env in ("A", "B"):
+        assert set(out[(out["env"] == env) & (out["algo"] == "sac")]["metric"]) == per_group
+        assert set(out[(out["env"] == env) & (out["algo"] == "mbpo")]["metric"]) == per_group | comps
+    assert set(out[out["env"] == "all"]["metric"]) == {"iqm_normalized_return"}
+    assert len(out) == 2 * (4 + 5) + 2
+    assert np.isfinite(out["estimate"]).all()
+    with_ci = out["metric"].isin(
+        per_group | {"iqm_ratio", "welch_t", "prob_improvement", "iqm_normalized_return"}
+    )
+    assert np.isfinite(out.loc[with_ci, ["ci_low", "ci_high"]].to_numpy()).all()
+    assert (out.loc[with_ci, "ci_low"] <= out.loc[with_ci, "estimate"] + 1e-12).all()
+    assert (out.loc[with_ci, "estimate"] <= out.loc[with_ci, "ci_high"] + 1e-12).all()
+
+    # Per-group rows use each group's own budget.
+    assert _get(out, "A", "sac", "mean_return")["estimate"] == pytest.approx(203.0)
+    assert _get(out, "B", "mbpo", "iqm_return")["estimate"] == pytest.approx(17.5)
+
+    # env A: compared at 100k from curves: MBPO 400..403 vs SAC 100..103.
+    ratio = _get(out, "A", "mbpo", "iqm_ratio")
+    assert ratio["estimate"] == pytest.approx(401.5 / 101.5)
+    assert "compared at 100000 env steps" in ratio["note"]
+    assert _get(out, "A", "mbpo", "prob_improvement")["estimate"] == 1.0
+    mwu_a = _get(out, "A", "mbpo", "mann_whitney_u")
+    assert mwu_a["estimate"] == 16.0
+    assert mwu_a["p_value"] == pytest.approx(2 / 70)  # exact, complete separation 4 vs 4
+    se_a = _get(out, "A", "mbpo", "sample_efficiency_ratio")
+    assert se_a["estimate"] == pytest.approx(2.0)  # SAC's IQM curve tops out at 203 < 401.5
+    assert se_a["note"].startswith("> 2x")
+
+    # env B: equal budgets, summary finals. MBPO [10, 15, 20, 100] vs SAC [10, 20, 30, 40].
+    assert _get(out, "B", "mbpo", "iqm_ratio")["estimate"] == pytest.approx(17.5 / 25.0)
+    assert _get(out, "B", "mbpo", "welch_t")["estimate"] == pytest.approx(36.25 - 25.0)
+    assert _get(out, "B", "mbpo", "prob_improvement")["estimate"] == pytest.approx(7 / 16)
+    assert _get(out, "B", "mbpo", "mann_whitney_u")["estimate"] == pytest.approx(7.0)
+    # SAC IQM curve: 12.5 at 50k, 25 at 100k -> reaches 17.5 at 70k; MBPO budget 100k.
+    se_b = _get(out, "B", "mbpo", "sample_efficiency_ratio")
+    assert se_b["estimate"] == pytest.approx(0.7)
+    assert not se_b["note"].startswith(">")
+
+    # Holm across envs, per test.
+    for metric in ("welch_t", "mann_whitney_u"):
+        p = [_get(out, env, "mbpo", metric)["p_value"] for env in ("A", "B")]
+        held = [_get(out, env, "mbpo", metric)["p_value_holm"] for env in ("A", "B")]
+        np.testing.assert_allclose(held, holm(p))
+    assert _get(out, "B", "mbpo", "welch_t")["p_value"] == pytest.approx(
+        welch_t_test(np.array([10.0, 15.0, 20.0, 100.0]), np.array([10.0, 20.0, 30.0, 40.0]))
+    )
+
+    # Across envs: pooled IQM of 8 normalised scores (A: /101.5, B: /25), cut 2 per side.
+    agg = _get(out, "all", "mbpo", "iqm_normalized_return")
+    assert agg["estimate"] == pytest.approx((0.8 + 400 / 101.5 + 401 / 101.5 + 402 / 101.5) / 4)
+    assert agg["n"] == 8
+
+
+def test_compare_is_deterministic_given_rng():
+    summary, curves = _synthetic_runs()
+    a = compare(summary, curves, np.random.default_rng(7), n_resamples=200)
+    b = compare(summary, curves, np.random.default_rng(7), n_resamples=200)
+    c = compare(summary, curves, np.random.default_rng(8), n_resamples=200)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["ci_low"].fillna(0), c["ci_low"].fillna(0))
+
+
+def test_compare_single_seed_gives_nan_with_note():
+    summary, curves = _synthetic_runs()
+    keep = ~((summary["algo"] == "mbpo") & (summary["seed"] > 0))
+    out = compare(summary[keep], curves, np.random.default_rng(0), n_resamples=200)
+    for env in ("A", "B"):
+        for metric in ("welch_t", "mann_whitney_u"):
+            row = _get(out, env, "mbpo", metric)
+            assert math.isnan(row["p_value"]) and math.isnan(row["p_value_holm"])
+            assert "fewer than 2 seeds" in row["note"]
+        pi = _get(out, env, "mbpo", "prob_improvement")
+        assert np.isfinite(pi["estimate"]) and math.isnan(pi["ci_low"])
+        grp = _get(out, env, "mbpo", "iqm_return")
+        assert grp["n"] == 1 and "1 seed" in grp["note"] and math.isnan(grp["ci_low"])
+
+
+def test_compare_rejects_nan_final_return():
+    summary, curves = _synthetic_runs()
+    summary.loc[0, "final_return"] = np.nan
+    with pytest.raises(ValueError, match="NaN final_return"):
+        compare(summary, curves, np.random.default_rng(0), n_resamples=10)
+
+
+def test_compare_variants_method_filter_and_missing_baseline():
+    summary, curves = _synthetic_runs()
+    b = summary[summary["env"] == "B"]
+    ablation = b[b["algo"] == "sac"].assign(variant="no_ent", final_return=lambda d: d["final_return"] * 0.5)
+    other = b[b["algo"] == "mbpo"].assign(algo="pets")
+    no_base = b[b["algo"] == "mbpo"].assign(env="C")
+    s = pd.concat([b, ablation, other, no_base], ignore_index=True)
+    c = curves[curves["env"] == "B"]
+
+    out = compare(s, c, np.random.default_rng(0), n_resamples=100)
+    compared = set(out.loc[(out["env"] != "all") & (out["comparison"] != ""), "comparison"])
+    assert compared == {"mbpo/default vs sac/default", "sac/no_ent vs sac/default"}
+    ablation_ratio = out[(out["variant"] == "no_ent") & (out["metric"] == "iqm_ratio")]
+    assert ablation_ratio["estimate"].item() == pytest.approx(0.5)
+    assert set(out.loc[out["env"] == "C", "metric"]) == {"mean_return", "iqm_return"}  # no baseline in C
+
+    everything = compare(s, c, np.random.default_rng(0), n_resamples=100, method=None)
+    assert "pets/default vs sac/default" in set(everything["comparison"])
