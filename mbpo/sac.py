@@ -56,8 +56,10 @@ class TanhGaussianActor(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample actions ``(B, act_dim)`` and their log-probabilities ``(B,)``.
 
-        ``deterministic`` returns the squashed mean (evaluation). The log-probability includes the tanh
-        and scaling Jacobians, computed with the numerically stable softplus form.
+        ``deterministic`` returns the squashed mean (evaluation). The log-probability is that of the
+        squashed action in ``[-1, 1]^d`` (tanh Jacobian included, in the stable softplus form), before the
+        affine map to the env's box: the official target entropies are for that normalised space, as
+        softlearning normalises actions in the env wrapper.
         """
         mean, log_std = self.net(obs).chunk(2, dim=-1)
         log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
@@ -70,7 +72,6 @@ class TanhGaussianActor(nn.Module):
         log_prob = (-0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         # log|d tanh(u)/du| = 2 (log 2 - u - softplus(-2u))
         log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
-        log_prob = log_prob - torch.log(self.scale).sum()
         return torch.tanh(u) * self.scale + self.offset, log_prob
 
 

@@ -64,6 +64,7 @@ def run_table(args: argparse.Namespace) -> None:
         name=args.name,
         final_window=args.final_window,
         confidence=args.confidence,
+        stats_path=args.stats.as_posix(),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
@@ -87,9 +88,7 @@ def run_figures(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``aggregate``, ``stats``, ``table`` and ``figures`` to the ``mbpo`` command."""
-    p = subparsers.add_parser(
-        "aggregate", help="run logs -> curves.csv and summary.csv (fails on any bad run)"
-    )
+    p = subparsers.add_parser("aggregate", help="run logs -> curves.csv and summary.csv (fails on any bad run)")
     p.add_argument("metrics", nargs="+", type=Path, help="every expected run's metrics.csv")
     p.add_argument("--final-window", type=int, required=True, help="final return = mean of the last N evals")
     p.add_argument("--curves", type=Path, required=True, help="output: tidy learning curves")

@@ -56,9 +56,7 @@ def _group_colors(curves: pd.DataFrame) -> dict[str, str]:
     return colors
 
 
-def mean_and_band(
-    group: pd.DataFrame, confidence: float, rng: np.random.Generator, n_boot: int = 1000
-) -> pd.DataFrame:
+def mean_and_band(group: pd.DataFrame, confidence: float, rng: np.random.Generator, n_boot: int = 1000) -> pd.DataFrame:
     """Mean over seeds per env step and a percentile-bootstrap CI of that mean (seeds resampled).
 
     ``group``: tidy rows ``seed, env_step, return`` of one (env, algo, variant); only steps every seed
@@ -102,6 +100,8 @@ def plot_env(
         if rows.empty:
             continue
         curve = mean_curve(reference, source, env)
+        if curve.empty or curve["env_step"].iloc[0] >= x_max:
+            continue  # starts after our last step: nothing to see
         # Keep one point past our last step so the line reaches the edge; the axis limit cuts it.
         past = np.flatnonzero(curve["env_step"].to_numpy() > x_max)
         curve = curve.iloc[: (past[0] + 1 if past.size else len(curve))]
@@ -137,12 +137,11 @@ def _legend_below(fig: Figure, axes: Sequence[Axes]) -> None:
     fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=min(3, len(seen)), frameon=False)
 
 
-def curves_figure(
-    curves: pd.DataFrame, env: str, reference: pd.DataFrame, confidence: float, seed: int
-) -> Figure:
+def curves_figure(curves: pd.DataFrame, env: str, reference: pd.DataFrame, confidence: float, seed: int) -> Figure:
     fig = Figure(figsize=(7.5, 5.5))
     ax = fig.subplots()
     plot_env(ax, curves, env, reference, _group_colors(curves), confidence, seed)
+    ax.set_title(f"{ax.get_title()}: mean, {confidence:.0%} CI over seeds; dashed: public curves", fontsize=11)
     n_labels = len(ax.get_legend_handles_labels()[1])
     _legend_below(fig, [ax])
     fig.tight_layout(rect=(0, 0.045 * ((n_labels + 2) // 3) + 0.02, 1, 1))
@@ -169,9 +168,7 @@ def overview_figure(
     return fig
 
 
-def final_scores_figure(
-    stats: pd.DataFrame, summary: pd.DataFrame, envs: Sequence[str], confidence: float
-) -> Figure:
+def final_scores_figure(stats: pd.DataFrame, summary: pd.DataFrame, envs: Sequence[str], confidence: float) -> Figure:
     """Per env: IQM of the final return with its CI per algorithm, and every seed as a dot."""
     iqm = stats[(stats["metric"] == "iqm_return") & (stats["comparison"].fillna("") == "")]
     groups = list(dict.fromkeys(zip(iqm["algo"], iqm["variant"], strict=True)))
@@ -184,19 +181,13 @@ def final_scores_figure(
         for y, (algo, variant) in enumerate(groups):
             label = group_label(algo, variant)
             row = iqm[(iqm["env"] == env) & (iqm["algo"] == algo) & (iqm["variant"] == variant)]
-            runs = summary[
-                (summary["env"] == env) & (summary["algo"] == algo) & (summary["variant"] == variant)
-            ]
+            runs = summary[(summary["env"] == env) & (summary["algo"] == algo) & (summary["variant"] == variant)]
             jitter = np.linspace(-0.12, 0.12, len(runs)) if len(runs) > 1 else np.zeros(len(runs))
-            ax.scatter(
-                runs["final_return"], y + 0.22 + jitter, s=12, color=colors[label], alpha=0.5, zorder=2
-            )
+            ax.scatter(runs["final_return"], y + 0.22 + jitter, s=12, color=colors[label], alpha=0.5, zorder=2)
             if row.empty:
                 continue
             r = row.iloc[0]
-            ax.plot(
-                [r["ci_low"], r["ci_high"]], [y, y], color=colors[label], linewidth=6, alpha=0.45, zorder=1
-            )
+            ax.plot([r["ci_low"], r["ci_high"]], [y, y], color=colors[label], linewidth=6, alpha=0.45, zorder=1)
             ax.plot(r["estimate"], y, marker="|", markersize=16, markeredgewidth=2.5, color=colors[label])
         ax.set_yticks(range(len(groups)), labels if ax is axes[0][0] else [""] * len(groups))
         ax.set_ylim(len(groups) - 0.4, -0.6)
@@ -204,9 +195,7 @@ def final_scores_figure(
         ax.set_title(f"{_env_title(env)} @{format_steps(steps)}")
         ax.set_xlabel("final return")
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(
-        f"Final return: IQM (bar) with {confidence:.0%} bootstrap CI (band); dots are seeds", fontsize=12
-    )
+    fig.suptitle(f"Final return: IQM (bar) with {confidence:.0%} bootstrap CI (band); dots are seeds", fontsize=12)
     fig.tight_layout()
     return fig
 
@@ -228,9 +217,7 @@ def write_figures(
         raise ValueError(f"no curves for env(s) {', '.join(missing)} in the aggregated runs")
     reference = load_reference()
     with sns.axes_style("ticks"), sns.plotting_context("notebook"):
-        figures = {
-            f"curves_{env}.png": curves_figure(curves, env, reference, confidence, seed) for env in envs
-        }
+        figures = {f"curves_{env}.png": curves_figure(curves, env, reference, confidence, seed) for env in envs}
         figures["overview.png"] = overview_figure(curves, envs, reference, confidence, seed)
         figures["final_scores.png"] = final_scores_figure(stats, summary, envs, confidence)
     paths = []

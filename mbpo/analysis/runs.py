@@ -120,9 +120,7 @@ def _read_metrics(path: Path) -> pd.DataFrame:
         bad = ~np.isfinite(values)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise RunError(
-                f"{path}: {col} is not a finite number in data row {i + 1}: {rows[i][header.index(col)]!r}"
-            )
+            raise RunError(f"{path}: {col} is not a finite number in data row {i + 1}: {rows[i][header.index(col)]!r}")
         frame[col] = values
     steps = frame["env_step"].to_numpy()
     if (np.diff(steps) <= 0).any():

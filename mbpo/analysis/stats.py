@@ -196,9 +196,7 @@ def stratified_bootstrap_ci(
         if vectorized:
             out = np.asarray(statistic(resamples), dtype=float)
             if out.shape != (b,):
-                raise ValueError(
-                    f"vectorized statistic must map (batch, runs, tasks) -> (batch,), got {out.shape}"
-                )
+                raise ValueError(f"vectorized statistic must map (batch, runs, tasks) -> (batch,), got {out.shape}")
             boot[start : start + b] = out
         else:
             for k in range(b):
@@ -334,9 +332,7 @@ def steps_to_reach(steps: np.ndarray, values: np.ndarray, threshold: float) -> f
     s = np.asarray(steps, dtype=float)
     v = np.asarray(values, dtype=float)
     if s.ndim != 1 or s.shape != v.shape or s.size == 0:
-        raise ValueError(
-            f"steps and values must be non-empty 1-D arrays of equal length ({s.shape}, {v.shape})"
-        )
+        raise ValueError(f"steps and values must be non-empty 1-D arrays of equal length ({s.shape}, {v.shape})")
     _check_no_nan(s, "steps")
     _check_no_nan(v, "values")
     if np.any(np.diff(s) <= 0):
@@ -582,9 +578,7 @@ def _comparison_rows(
         if reached:
             se["note"] = f"{baseline} reaches {target:.4g} at {ratio * budget:.0f} steps vs {budget:.0f}"
         else:
-            se["note"] = (
-                f"> {ratio:.3g}x ({baseline} never reached {target:.4g} within {steps[-1]:.0f} steps)"
-            )
+            se["note"] = f"> {ratio:.3g}x ({baseline} never reached {target:.4g} within {steps[-1]:.0f} steps)"
         if len(g) < 2:
             se["note"] = _join(se["note"], "1 seed")
     rows.append(se)
@@ -705,9 +699,7 @@ def compare(
         base = groups.get(base_key)
         if base is None:
             continue
-        c_base = curves[
-            (curves["env"] == env) & (curves["algo"] == baseline) & (curves["variant"] == "default")
-        ]
+        c_base = curves[(curves["env"] == env) & (curves["algo"] == baseline) & (curves["variant"] == "default")]
         base_iqm_curve = None if c_base.empty else iqm_curve(c_base[["seed", "env_step", "return"]])
 
         for (algo, variant), g in groups.items():
@@ -716,11 +708,7 @@ def compare(
             if xg.size and base_mean > 0:
                 normalized.setdefault((algo, variant), {})[env] = xg / base_mean
             else:
-                why = (
-                    "no comparable runs"
-                    if not (xg.size and xb.size)
-                    else f"baseline mean {base_mean:.4g} <= 0"
-                )
+                why = "no comparable runs" if not (xg.size and xb.size) else f"baseline mean {base_mean:.4g} <= 0"
                 left_out.setdefault((algo, variant), []).append(f"{env} left out ({why})")
             compared = (algo, variant) != base_key and (
                 method is None or algo == method or (algo == baseline and variant != "default")

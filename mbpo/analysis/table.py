@@ -100,9 +100,7 @@ def _group_steps(summary: pd.DataFrame, env: str, algo: str, variant: str) -> in
     return None if g.empty else int(g["steps"].max())
 
 
-def window_steps(
-    summary: pd.DataFrame, curves: pd.DataFrame, env: str, algo: str, variant: str
-) -> np.ndarray:
+def window_steps(summary: pd.DataFrame, curves: pd.DataFrame, env: str, algo: str, variant: str) -> np.ndarray:
     """The env steps of a group's final-return window (the last ``final_window`` evaluations)."""
     g = summary[(summary["env"] == env) & (summary["algo"] == algo) & (summary["variant"] == variant)]
     c = curves[(curves["env"] == env) & (curves["algo"] == algo) & (curves["variant"] == variant)]
@@ -116,10 +114,10 @@ def _env_title(env: str) -> str:
 
 def _relation(ours: float, ref: ReferenceValue) -> str:
     """Where our IQM sits against one reference: inside its band, or how far below/above it."""
+    comparable = ref.mean > 0 and ours >= 0  # a percentage of a negative or zero return means nothing
     if ref.source.band == "1 seed":
-        return (
-            f"{ours / ref.mean:.0%} of {ref.source.label} ({ref.env_id}, 1 seed: {format_return(ref.mean)})"
-        )
+        where = f"{ours / ref.mean:.0%} of" if comparable else "vs"
+        return f"{where} {ref.source.label} ({ref.env_id}, 1 seed: {format_return(ref.mean)})"
     if ref.low <= ours <= ref.high:
         where = "inside"
     elif ours < ref.low:
@@ -127,7 +125,7 @@ def _relation(ours: float, ref: ReferenceValue) -> str:
     else:
         where = f"{format_return(ours - ref.high)} above"
     band = f"[{format_return(ref.low)}, {format_return(ref.high)}] ({ref.source.band}, {ref.env_id})"
-    of_mean = f", {ours / ref.mean:.0%} of its mean {format_return(ref.mean)}" if ref.mean > 0 else ""
+    of_mean = f", {ours / ref.mean:.0%} of its mean {format_return(ref.mean)}" if comparable else ""
     return f"{where} {ref.source.label} {band}{of_mean}"
 
 
@@ -203,9 +201,7 @@ def _reference_table(
             algo_cells = [format_return(row["estimate"]) if row is not None else "n/a"]
             for s in STEP_SOURCES:
                 if SOURCES[s].algo == algo:
-                    algo_cells.append(
-                        _fmt_reference(reference_value(ref, s, env, steps) if steps.size else None)
-                    )
+                    algo_cells.append(_fmt_reference(reference_value(ref, s, env, steps) if steps.size else None))
             cells += algo_cells
         cells.insert(1, " / ".join(dict.fromkeys(windows)) or "n/a")
         lines.append("| " + " | ".join(cells) + " |")
@@ -264,6 +260,7 @@ def render_table(
     name: str,
     final_window: int,
     confidence: float = 0.95,
+    stats_path: str = "results/stats.csv",
     reference: pd.DataFrame | None = None,
 ) -> str:
     """The whole ``table.md`` as a string (ends with a newline); one row per env of ``envs``, in order."""
@@ -284,7 +281,7 @@ def render_table(
         f"{len(envs)} envs x {algos}, {seed_text} seeds per env and algorithm, {len(summary)} runs.",
         f"A run's final return is the mean of its last {final_window} evaluations (deterministic policy). "
         f"IQM = interquartile mean over seeds; intervals are {conf} percentile-bootstrap CIs over seeds; "
-        "p-values are two-sided, Holm-adjusted across envs in parentheses. Raw numbers: `results/stats.csv`.",
+        f"p-values are two-sided, Holm-adjusted across envs in parentheses. All estimates: `{stats_path}`.",
         "",
         "## Our runs",
         "",
