@@ -1,7 +1,7 @@
 # mbpo-bench: MBPO vs SAC on MuJoCo v5, from training runs to the table and figures.
 #
 #   snakemake --cores 8 all                                   # paper protocol (config/config.yaml)
-#   snakemake --cores 2 --configfile config/smoke.yaml all    # every code path, tiny, in minutes
+#   snakemake --configfile config/smoke.yaml --cores 2 all    # every code path, tiny, in minutes
 #   snakemake --workflow-profile profiles/slurm all           # paper scale on a SLURM cluster
 #
 # Each heavy step is one `mbpo ...` command, so the same command works in a shell, in pytest and on a cluster.
@@ -31,6 +31,10 @@ include: "rules/analysis.smk"
 
 rule all:
     input:
+        # The runs are listed too: Snakemake does not remake a deleted intermediate file for a target that
+        # is up to date, but it does for missing inputs of this rule. So `snakemake` after deleting a run
+        # retrains exactly that run and refreshes everything downstream of it.
+        RUN_METRICS,
         TABLE,
         FIGURES,
     default_target: True

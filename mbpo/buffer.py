@@ -146,6 +146,4 @@ def sample_mixed(
         return env_buffer.sample(batch_size, generator)
     if n_real == 0:
         return model_buffer.sample(batch_size, generator)
-    return Batch.cat(
-        [env_buffer.sample(n_real, generator), model_buffer.sample(batch_size - n_real, generator)]
-    )
+    return Batch.cat([env_buffer.sample(n_real, generator), model_buffer.sample(batch_size - n_real, generator)])

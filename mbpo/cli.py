@@ -10,8 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
+from mbpo.analysis.cli import register as register_analysis
 from mbpo.config import ALGOS, ConfigError, load_yaml, parse_set, resolve
 
 
@@ -27,9 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--variant", help="named variant of the algorithm (default: default)")
     train.add_argument("--seed", type=int, help="seed for torch, numpy and the envs (default: 0)")
     train.add_argument("--steps", type=int, help="total env steps (default: the env's paper budget)")
-    train.add_argument(
-        "--out", required=True, type=Path, help="run directory for config.yaml and metrics.csv"
-    )
+    train.add_argument("--out", required=True, type=Path, help="run directory for config.yaml and metrics.csv")
     train.add_argument("--config", type=Path, help="YAML file of config keys (nested sections as mappings)")
     train.add_argument(
         "--set",
@@ -43,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_train)
+
+    register_analysis(commands)
     return parser
 
 
@@ -54,6 +53,8 @@ def run_train(args: argparse.Namespace) -> None:
         parse_set(args.overrides),
     )
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
     if cfg.algo == "sac":
         from baselines.sac import train_sac

@@ -157,9 +157,7 @@ def _merge(cfg: Any, overrides: Mapping[str, Any], prefix: str = "") -> Any:
         current = getattr(cfg, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, Mapping):
-                raise ConfigError(
-                    f"{full}: expected a mapping of {type(current).__name__} fields, got {value!r}"
-                )
+                raise ConfigError(f"{full}: expected a mapping of {type(current).__name__} fields, got {value!r}")
             changes[key] = _merge(current, value, prefix=full + ".")
         else:
             changes[key] = _coerce(value, hints[key], full)
@@ -227,9 +225,7 @@ def validate(cfg: Config) -> None:
     _require(cfg.algo in ALGOS, f"unknown algo {cfg.algo!r}; allowed: {', '.join(ALGOS)}")
     _require(cfg.variant in VARIANTS, f"unknown variant {cfg.variant!r}; allowed: {', '.join(VARIANTS)}")
     _require(cfg.device in DEVICES, f"unknown device {cfg.device!r}; allowed: {', '.join(DEVICES)}")
-    _require(
-        cfg.wandb_mode in WANDB_MODES, f"wandb_mode {cfg.wandb_mode!r}; allowed: {', '.join(WANDB_MODES)}"
-    )
+    _require(cfg.wandb_mode in WANDB_MODES, f"wandb_mode {cfg.wandb_mode!r}; allowed: {', '.join(WANDB_MODES)}")
     for name in (
         "steps",
         "epoch_length",

@@ -62,8 +62,7 @@ class RunLog:
         self._file.flush()
         if self._wandb is not None:
             self._wandb.log(
-                {k: v for k, v in row.items() if v is not None and k != "env_step"}
-                | {"env_step": row["env_step"]}
+                {k: v for k, v in row.items() if v is not None and k != "env_step"} | {"env_step": row["env_step"]}
             )
 
     def close(self) -> None:

@@ -178,9 +178,7 @@ class SAC(nn.Module):
         self.alpha_optim.step()
 
         with torch.no_grad():
-            torch._foreach_lerp_(
-                list(self.critic_target.parameters()), list(self.critic.parameters()), self.config.tau
-            )
+            torch._foreach_lerp_(list(self.critic_target.parameters()), list(self.critic.parameters()), self.config.tau)
         return {
             "train/q_loss": q_loss.detach(),
             "train/actor_loss": actor_loss.detach(),
@@ -191,9 +189,7 @@ class SAC(nn.Module):
         }
 
     def optimizer_state_dict(self) -> dict:
-        return {
-            name: getattr(self, name).state_dict() for name in ("actor_optim", "critic_optim", "alpha_optim")
-        }
+        return {name: getattr(self, name).state_dict() for name in ("actor_optim", "critic_optim", "alpha_optim")}
 
     def load_optimizer_state_dict(self, state: dict) -> None:
         for name, opt_state in state.items():

@@ -79,9 +79,7 @@ class Session:
     def act_and_store(self, step: int) -> None:
         """One real env step (random during the warm-up, else the stochastic policy) into the env buffer."""
         explore = self.explore(step)
-        action = (
-            self.runner.random_action() if explore else self.runner.policy_action(self.agent, self.device)
-        )
+        action = self.runner.random_action() if explore else self.runner.policy_action(self.agent, self.device)
         self.runner.step(action)
 
     def eval_due(self, step: int) -> bool:
@@ -112,18 +110,14 @@ class Session:
         self.eval_env.close()
 
 
-def open_session(
-    cfg: Config, out_dir: str | Path, extra_columns: tuple[str, ...] = (), quiet: bool = False
-) -> Session:
+def open_session(cfg: Config, out_dir: str | Path, extra_columns: tuple[str, ...] = (), quiet: bool = False) -> Session:
     """Seed everything from ``cfg.seed``, make the envs, the agent and the env buffer, open the run log."""
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     env, eval_env = make_env(cfg.env), make_env(cfg.env)
     eval_env.reset(seed=cfg.seed + EVAL_SEED_OFFSET)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    agent = SAC(
-        obs_dim, act_dim, env.action_space.low, env.action_space.high, cfg.target_entropy, cfg.sac
-    ).to(device)
+    agent = SAC(obs_dim, act_dim, env.action_space.low, env.action_space.high, cfg.target_entropy, cfg.sac).to(device)
     env_buffer = ReplayBuffer(min(cfg.replay_size, cfg.steps), obs_dim, act_dim, device)
     return Session(
         cfg=cfg,

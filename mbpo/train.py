@@ -28,6 +28,7 @@ MBPO_COLUMNS = (
     "model/seconds",
     "model/n_train",
     "model/n_holdout",
+    "model/elites",
     "rollout/length",
     "rollout/transitions",
     "rollout/alive_fraction",
@@ -58,9 +59,7 @@ def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False) -> None:
         learning_step = step - 1 - cfg.init_exploration_steps  # env steps taken since learning began
         if learning_step >= 0 and learning_step % cfg.model_train_freq == 0:
             with run.timed("model"):
-                fit = fit_ensemble(
-                    model, model_optim, *model_training_data(run.env_buffer), cfg.model, run.generator
-                )
+                fit = fit_ensemble(model, model_optim, *model_training_data(run.env_buffer), cfg.model, run.generator)
             k = rollout_length(cfg.rollout_schedule, epoch=learning_step // cfg.epoch_length)
             with run.timed("rollout"):
                 model_buffer.resize(model_buffer_capacity(cfg, k))
@@ -68,6 +67,7 @@ def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False) -> None:
                 rollout = branched_rollout(model, run.agent, is_terminal, start, k, run.generator)
                 model_buffer.add_batch(rollout.transitions)
             model_log = fit.as_metrics() | {
+                "model/elites": " ".join(map(str, fit.elites)),
                 "rollout/length": k,
                 "rollout/transitions": len(rollout.transitions),
                 "rollout/alive_fraction": float(rollout.alive_fraction),

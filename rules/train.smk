@@ -11,10 +11,11 @@ rule train:
         run_dir=lambda wildcards, output: Path(output.metrics).parent,
         extra=train_args,
         device=config["device"],
-        wandb_mode=config["wandb"]["mode"],
-        wandb_project=config["wandb"]["project"],
     shell:
-        "WANDB_MODE={params.wandb_mode:q} WANDB_PROJECT={params.wandb_project:q} "
+        # W&B settings are not params, so changing them never retrains a run. As in `mbpo train`, a
+        # WANDB_MODE / WANDB_PROJECT already set in the environment wins over the config.
+        "WANDB_MODE=${{WANDB_MODE:-{config[wandb][mode]}}} "
+        "WANDB_PROJECT=${{WANDB_PROJECT:-{config[wandb][project]}}} "
         "mbpo train --env {wildcards.env} --algo {wildcards.algo} --variant {wildcards.variant} "
         "--seed {wildcards.seed} --out {params.run_dir:q} --device {params.device} --threads {threads} "
         "--quiet {params.extra} > {log:q} 2>&1"

@@ -295,9 +295,7 @@ def test_compare_expected_rows_and_values():
     assert set(out[out["env"] == "all"]["metric"]) == {"iqm_normalized_return"}
     assert len(out) == 2 * (4 + 5) + 2
     assert np.isfinite(out["estimate"]).all()
-    with_ci = out["metric"].isin(
-        per_group | {"iqm_ratio", "welch_t", "prob_improvement", "iqm_normalized_return"}
-    )
+    with_ci = out["metric"].isin(per_group | {"iqm_ratio", "welch_t", "prob_improvement", "iqm_normalized_return"})
     assert np.isfinite(out.loc[with_ci, ["ci_low", "ci_high"]].to_numpy()).all()
     assert (out.loc[with_ci, "ci_low"] <= out.loc[with_ci, "estimate"] + 1e-12).all()
     assert (out.loc[with_ci, "estimate"] <= out.loc[with_ci, "ci_high"] + 1e-12).all()

@@ -18,13 +18,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from mbpo.analysis.reference import (
-    GYM_NAMES,
+    ALGO_LABELS,
     SOURCES,
     STEP_SOURCES,
     env_id,
     format_steps,
     load_reference,
     mean_curve,
+    our_env_id,
 )
 
 PALETTE = {"mbpo": "#1f5fa8", "sac": "#d9711c"}  # ours: MBPO blue, SAC orange
@@ -38,12 +39,8 @@ STEPS_AXIS = FuncFormatter(lambda x, _: format_steps(x) if x > 0 else "0")
 
 
 def group_label(algo: str, variant: str) -> str:
-    name = {"mbpo": "MBPO", "sac": "SAC"}.get(algo, algo)
+    name = ALGO_LABELS.get(algo, algo)
     return name if variant == "default" else f"{name} ({variant})"
-
-
-def _env_title(env: str) -> str:
-    return f"{GYM_NAMES.get(env, env)}-v5"
 
 
 def _group_colors(curves: pd.DataFrame) -> dict[str, str]:
@@ -102,15 +99,17 @@ def plot_env(
         curve = mean_curve(reference, source, env)
         if curve.empty or curve["env_step"].iloc[0] >= x_max:
             continue  # starts after our last step: nothing to see
-        # Keep one point past our last step so the line reaches the edge; the axis limit cuts it.
-        past = np.flatnonzero(curve["env_step"].to_numpy() > x_max)
-        curve = curve.iloc[: (past[0] + 1 if past.size else len(curve))]
+        # Cut at our last step (interpolated there), so the axes show our range only.
+        steps, values = curve["env_step"].to_numpy(dtype=float), curve["return"].to_numpy(dtype=float)
+        if steps[-1] > x_max:
+            keep = steps < x_max
+            steps, values = np.append(steps[keep], x_max), np.append(values[keep], np.interp(x_max, steps, values))
         version = rows["env_version"].iloc[0]
         tag = env_id(env, version) if full_env_ids else version.split("_")[0]
         color, dashes, width = REFERENCE_STYLE[source]
         ax.plot(
-            curve["env_step"],
-            curve["return"],
+            steps,
+            values,
             color=color,
             linestyle=dashes,
             linewidth=width,
@@ -118,7 +117,7 @@ def plot_env(
             zorder=2,
         )
     seeds = f"{min(n_seeds)}" if min(n_seeds) == max(n_seeds) else f"{min(n_seeds)}-{max(n_seeds)}"
-    ax.set_title(f"{_env_title(env)} ({seeds} seeds)")
+    ax.set_title(f"{our_env_id(env)} ({seeds} seeds)")
     ax.set_xlim(0, x_max)
     ax.set_xlabel("env steps")
     ax.set_ylabel("evaluation return")
@@ -126,7 +125,7 @@ def plot_env(
     ax.grid(alpha=0.3)
 
 
-def _legend_below(fig: Figure, axes: Sequence[Axes]) -> None:
+def _legend_below(fig: Figure, axes: Sequence[Axes], ncol: int) -> None:
     """One legend for all panels, below them, with every label that any panel drew."""
     seen: dict[str, object] = {}
     for ax in axes:
@@ -134,7 +133,7 @@ def _legend_below(fig: Figure, axes: Sequence[Axes]) -> None:
             seen.setdefault(label, handle)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
-    fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=min(3, len(seen)), frameon=False)
+    fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=min(ncol, len(seen)), frameon=False)
 
 
 def curves_figure(curves: pd.DataFrame, env: str, reference: pd.DataFrame, confidence: float, seed: int) -> Figure:
@@ -143,8 +142,8 @@ def curves_figure(curves: pd.DataFrame, env: str, reference: pd.DataFrame, confi
     plot_env(ax, curves, env, reference, _group_colors(curves), confidence, seed)
     ax.set_title(f"{ax.get_title()}: mean, {confidence:.0%} CI over seeds; dashed: public curves", fontsize=11)
     n_labels = len(ax.get_legend_handles_labels()[1])
-    _legend_below(fig, [ax])
-    fig.tight_layout(rect=(0, 0.045 * ((n_labels + 2) // 3) + 0.02, 1, 1))
+    _legend_below(fig, [ax], ncol=2)
+    fig.tight_layout(rect=(0, 0.045 * ((n_labels + 1) // 2) + 0.02, 1, 1))
     return fig
 
 
@@ -162,7 +161,7 @@ def overview_figure(
         ax.set_visible(False)
     used = list(axes.flat[: len(envs)])
     n_labels = len({label for ax in used for label in ax.get_legend_handles_labels()[1]})
-    _legend_below(fig, used)
+    _legend_below(fig, used, ncol=3)
     fig.suptitle(f"MBPO vs SAC: mean evaluation return and {confidence:.0%} CI over seeds", fontsize=13)
     fig.tight_layout(rect=(0, 0.03 * ((n_labels + 2) // 3) + 0.02, 1, 0.98))
     return fig
@@ -192,7 +191,7 @@ def final_scores_figure(stats: pd.DataFrame, summary: pd.DataFrame, envs: Sequen
         ax.set_yticks(range(len(groups)), labels if ax is axes[0][0] else [""] * len(groups))
         ax.set_ylim(len(groups) - 0.4, -0.6)
         steps = summary.loc[summary["env"] == env, "steps"].max()
-        ax.set_title(f"{_env_title(env)} @{format_steps(steps)}")
+        ax.set_title(f"{our_env_id(env)} @{format_steps(steps)}")
         ax.set_xlabel("final return")
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Final return: IQM (bar) with {confidence:.0%} bootstrap CI (band); dots are seeds", fontsize=12)

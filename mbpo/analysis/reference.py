@@ -32,6 +32,7 @@ ENV_NAMES = {
     "InvertedPendulum": "invertedpendulum",
 }
 GYM_NAMES = {short: gym for gym, short in ENV_NAMES.items()}
+ALGO_LABELS = {"mbpo": "MBPO", "sac": "SAC"}
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,11 @@ class ReferenceValue:
         """E.g. ``MBPO, official Fig. 2, Hopper-v2: 1,700 @50k`` (or ``n/a @2k``)."""
         value = format_return(self.mean) if self.available else "n/a"
         return f"{self.source.label}, {self.env_id}: {value} @{format_steps(self.last_step)}"
+
+
+def our_env_id(env: str) -> str:
+    """Our env id: ``hopper`` -> ``Hopper-v5``."""
+    return f"{GYM_NAMES.get(env, env)}-v5"
 
 
 def env_id(env: str, env_version: str) -> str:

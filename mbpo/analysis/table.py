@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mbpo.analysis.reference import (
+    ALGO_LABELS,
     GYM_NAMES,
     SOURCES,
     STEP_SOURCES,
@@ -19,12 +20,12 @@ from mbpo.analysis.reference import (
     format_return,
     format_steps,
     load_reference,
+    our_env_id,
     reference_value,
 )
 
 BASELINE = ("sac", "default")
 METHOD = "mbpo"
-ALGO_LABELS = {"mbpo": "MBPO", "sac": "SAC"}
 
 # The seed design notes' "Experimental Results" table (mbpo-design-notes.md, section 7): returns at 1M env
 # steps as the notes state them, without a source. They are not ours and not checked; shown for context.
@@ -41,15 +42,15 @@ def comparison_name(algo: str, variant: str) -> str:
     return f"{algo}/{variant} vs {BASELINE[0]}/{BASELINE[1]}"
 
 
+def _group(frame: pd.DataFrame, env: str, algo: str, variant: str) -> pd.DataFrame:
+    return frame[(frame["env"] == env) & (frame["algo"] == algo) & (frame["variant"] == variant)]
+
+
 def _stat(stats: pd.DataFrame, env: str, algo: str, variant: str, metric: str) -> pd.Series | None:
+    """One row of ``stats.csv``; per-group metrics have an empty ``comparison``."""
     comparison = "" if metric in ("iqm_return", "mean_return") else comparison_name(algo, variant)
-    rows = stats[
-        (stats["env"] == env)
-        & (stats["algo"] == algo)
-        & (stats["variant"] == variant)
-        & (stats["metric"] == metric)
-        & (stats["comparison"].fillna("") == comparison)
-    ]
+    rows = _group(stats, env, algo, variant)
+    rows = rows[(rows["metric"] == metric) & (rows["comparison"].fillna("") == comparison)]
     return None if rows.empty else rows.iloc[0]
 
 
@@ -96,20 +97,15 @@ def _fmt_reference(v: ReferenceValue | None) -> str:
 
 
 def _group_steps(summary: pd.DataFrame, env: str, algo: str, variant: str) -> int | None:
-    g = summary[(summary["env"] == env) & (summary["algo"] == algo) & (summary["variant"] == variant)]
+    g = _group(summary, env, algo, variant)
     return None if g.empty else int(g["steps"].max())
 
 
 def window_steps(summary: pd.DataFrame, curves: pd.DataFrame, env: str, algo: str, variant: str) -> np.ndarray:
     """The env steps of a group's final-return window (the last ``final_window`` evaluations)."""
-    g = summary[(summary["env"] == env) & (summary["algo"] == algo) & (summary["variant"] == variant)]
-    c = curves[(curves["env"] == env) & (curves["algo"] == algo) & (curves["variant"] == variant)]
+    g, c = _group(summary, env, algo, variant), _group(curves, env, algo, variant)
     start, end = g["window_start_step"].min(), g["steps"].max()
     return np.unique(c.loc[(c["env_step"] >= start) & (c["env_step"] <= end), "env_step"].to_numpy())
-
-
-def _env_title(env: str) -> str:
-    return f"{GYM_NAMES.get(env, env)}-v5"
 
 
 def _relation(ours: float, ref: ReferenceValue) -> str:
@@ -149,7 +145,7 @@ def _interpretation(
             parts.append(f"{ours}: no reference covers these steps ({names}).")
         else:
             parts.append(f"{ours}: no {ALGO_LABELS[algo]} reference curve for this env.")
-    return f"- **{_env_title(env)}**. " + " ".join(parts) if parts else ""
+    return f"- **{our_env_id(env)}**. " + " ".join(parts) if parts else ""
 
 
 def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str], conf: str) -> list[str]:
@@ -165,7 +161,7 @@ def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str],
         steps = {_group_steps(summary, env, a, v) for a, v in ((METHOD, "default"), BASELINE)} - {None}
         n = "/".join(str(int(r["n"])) if r is not None else "0" for r in (mbpo, sac))
         cells = [
-            _env_title(env),
+            our_env_id(env),
             " / ".join(format_steps(s) for s in sorted(steps)),
             _fmt_ci(mbpo),
             _fmt_ci(sac),
@@ -191,7 +187,7 @@ def _reference_table(
         ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for env in envs:
-        cells = [_env_title(env)]
+        cells = [our_env_id(env)]
         windows = []
         for algo, variant in ((METHOD, "default"), BASELINE):
             steps = window_steps(summary, curves, env, algo, variant)
@@ -237,7 +233,7 @@ def _variants_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[s
         for variant in sorted(groups.loc[groups["env"] == env, "variant"].unique()):
             row = _stat(stats, env, METHOD, variant, "iqm_return")
             cells = [
-                _env_title(env),
+                our_env_id(env),
                 f"`{variant}`",
                 format_steps(_group_steps(summary, env, METHOD, variant)),
                 _fmt_ci(row),
@@ -316,8 +312,8 @@ def render_table(
         "## The design notes' numbers (not ours)",
         "",
         "Returns at 1M env steps as stated, without a source, in the project's seed design notes "
-        "(`mbpo-design-notes.md`, section 7). Our runs stop at the paper's budgets (at most 400k steps), "
-        "so no row of ours compares to them; public SAC curves at 1M are shown as a check.",
+        f"(`mbpo-design-notes.md`, section 7). Our runs stop at {format_steps(summary['steps'].max())} env "
+        "steps, so no row of ours compares to them; public SAC curves at 1M are shown as a check.",
         "",
         *_design_notes_table(ref),
         "",
