@@ -47,7 +47,7 @@ def test_bootstrap_differs_per_member_and_is_reproducible():
 
 def test_each_member_trains_on_its_own_resample_reproducibly(monkeypatch):
     inputs, targets = _linear_data(300)
-    cfg = EnsembleConfig(**{**TINY.__dict__, "max_epochs": 1})
+    cfg = EnsembleConfig(**{**TINY.__dict__, "max_epochs": 2})
     seen = []
     for _ in range(2):
         model = _model(cfg)
@@ -64,10 +64,18 @@ def test_each_member_trains_on_its_own_resample_reproducibly(monkeypatch):
     first = seen[0][0]
     assert first.shape == (3, 32, OBS + ACT)
     assert not torch.equal(first[0], first[1]) and not torch.equal(first[1], first[2])
-    assert len(seen[0]) == len(seen[1]) == -(-240 // 32)  # ceil(N_train / batch), last batch smaller
-    assert seen[0][-1].shape[1] == 240 - 7 * 32
+    per_epoch = -(-240 // 32)  # ceil(N_train / batch), the last batch smaller
+    assert len(seen[0]) == len(seen[1]) == 2 * per_epoch
+    assert seen[0][per_epoch - 1].shape[1] == 240 - 7 * 32
     for a, b in zip(seen[0], seen[1], strict=True):
         assert torch.equal(a, b)
+    # epoch 2 walks the same per-member resample as epoch 1, re-shuffled per member
+    epoch1 = torch.cat(seen[0][:per_epoch], dim=1)
+    epoch2 = torch.cat(seen[0][per_epoch:], dim=1)
+    for m in range(3):
+        assert not torch.equal(epoch1[m], epoch2[m])
+        key1, key2 = epoch1[m, :, 0].argsort(), epoch2[m, :, 0].argsort()
+        assert torch.equal(epoch1[m, key1], epoch2[m, key2])
 
 
 def test_holdout_split_and_input_stats_from_training_part():
