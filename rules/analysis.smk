@@ -21,6 +21,7 @@ rule aggregate:
         f"{LOGS}/aggregate.log",
     params:
         final_window=config["final_window"],
+        stale_runs=STALE_RUNS,
     shell:
         "mbpo aggregate --final-window {params.final_window} --curves {output.curves:q} "
         "--summary {output.summary:q} {input.metrics:q} > {log:q} 2>&1"
@@ -53,6 +54,7 @@ rule table:
     log:
         f"{LOGS}/table.log",
     params:
+        stale_runs=STALE_RUNS,
         envs=config["envs"],
         name=config["name"],
         config_files=CONFIG_FILES,
@@ -74,6 +76,7 @@ rule figures:
     log:
         f"{LOGS}/figures.log",
     params:
+        stale_runs=STALE_RUNS,
         out_dir=lambda wildcards, output: Path(output[0]).parent,
         envs=config["envs"],
         confidence=config["confidence"],

@@ -43,16 +43,14 @@ CONFIG_FILES = list(
 )
 
 # Snakemake does not remake a deleted intermediate file while the targets built from it look up to date
-# (snakemake/snakemake#1978). A run that went missing since the last aggregation makes every analysis
-# output stale, so date them back (reports before results, results before any run): then asking for
-# any of them, `snakemake reports/table.md` as much as `snakemake all`, retrains exactly the missing runs
-# and refreshes what depends on them. Only timestamps of derived files change; nothing is deleted.
-_MISSING_RUNS = [path for path in RUN_METRICS if not os.path.exists(path)]
-if _MISSING_RUNS and os.path.exists(SUMMARY):
-    logger.warning(f"{len(_MISSING_RUNS)} run(s) missing since the last aggregation, e.g. {_MISSING_RUNS[0]}")
-    for stamp, paths in ((1, [CURVES, SUMMARY, STATS]), (0, [TABLE, *FIGURES])):
-        for path in filter(os.path.exists, paths):
-            os.utime(path, (stamp, stamp))
+# (snakemake/snakemake#1978), and timestamps cannot say otherwise (it also compares checksums). So the
+# analysis rules carry, as a param, the runs that went missing since the last aggregation: a change of
+# params reruns them, and rerunning them needs the missing runs, so `snakemake reports/table.md` (like
+# `snakemake all`) retrains exactly those runs. The next invocation refreshes the analysis once more, as
+# the param returns to [] (cheap: no training).
+STALE_RUNS = [path for path in RUN_METRICS if not os.path.exists(path)] if os.path.exists(SUMMARY) else []
+if STALE_RUNS:
+    logger.warning(f"{len(STALE_RUNS)} run(s) missing since the last aggregation, e.g. {STALE_RUNS[0]}")
 
 
 def _set_value(value):
