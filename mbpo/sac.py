@@ -165,7 +165,9 @@ class SAC(nn.Module):
         self.critic_optim.step()
 
         act, log_prob = self.actor(batch.obs)
+        self.critic.requires_grad_(False)  # the actor's gradient flows through Q, not into it
         q1_pi, q2_pi = self.critic(batch.obs, act)
+        self.critic.requires_grad_(True)
         alpha = self.alpha
         actor_loss = (alpha * log_prob - torch.min(q1_pi, q2_pi)).mean()
         self.actor_optim.zero_grad(set_to_none=True)
