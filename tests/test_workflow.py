@@ -25,15 +25,19 @@ def workflow(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def snakemake(workdir: Path, *targets: str, configfile: str | None = None) -> subprocess.CompletedProcess:
-    """A dry run; `--configfile` goes last because it takes every following word as a file."""
+def snakemake(
+    workdir: Path, *targets: str, configfile: str | None = None, dry_run: bool = True
+) -> subprocess.CompletedProcess:
+    """A dry run (or, with ``dry_run=False``, a real one on 2 cores); `--configfile` goes last because it
+    takes every following word as a file."""
+    mode = ["--dry-run", "--printshellcmds", "--cores", "8"] if dry_run else ["--cores", "2"]
     extra = ["--configfile", configfile] if configfile else []
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--dry-run", "--printshellcmds", "--cores", "8", *targets, *extra],
+        [sys.executable, "-m", "snakemake", *mode, *targets, *extra],
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=120 if dry_run else 600,
     )
 
 
@@ -125,13 +129,7 @@ TINY_WORKFLOW = {
 def test_deleting_one_run_retrains_exactly_that_run(workflow: Path) -> None:
     """A real (tiny) workflow run, because Snakemake's decision rests on the metadata a real run records."""
     (workflow / "tiny.yaml").write_text(yaml.safe_dump(TINY_WORKFLOW))
-    built = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "all", "--configfile", "tiny.yaml"],
-        cwd=workflow,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    built = snakemake(workflow, "all", configfile="tiny.yaml", dry_run=False)
     assert built.returncode == 0, built.stdout + built.stderr
     assert job_counts(snakemake(workflow, "all", configfile="tiny.yaml")) == {}
     runs = sorted((workflow / "results/runs").glob("*/*/*/seed*/metrics.csv"))
@@ -148,13 +146,7 @@ def test_deleting_one_run_retrains_exactly_that_run(workflow: Path) -> None:
         assert job_counts(planned) == expected
         assert re.findall(r"wildcards: (.*)", planned.stdout) == ["env=hopper, algo=sac, variant=default, seed=1"]
 
-    rebuilt = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "reports/table.md", "--configfile", "tiny.yaml"],
-        cwd=workflow,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    rebuilt = snakemake(workflow, "reports/table.md", configfile="tiny.yaml", dry_run=False)
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert deleted.exists()
     assert all(run.stat().st_mtime_ns == mtime for run, mtime in kept.items() if run != deleted)
