@@ -61,9 +61,7 @@ class RunLog:
         self._writer.writerow({k: _format(v) for k, v in row.items()})
         self._file.flush()
         if self._wandb is not None:
-            self._wandb.log(
-                {k: v for k, v in row.items() if v is not None and k != "env_step"} | {"env_step": row["env_step"]}
-            )
+            self._wandb.log({k: v for k, v in row.items() if v is not None})  # env_step is the x-axis
 
     def close(self) -> None:
         self._file.close()
