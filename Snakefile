@@ -31,10 +31,6 @@ include: "rules/analysis.smk"
 
 rule all:
     input:
-        # The runs are listed too: Snakemake does not remake a deleted intermediate file for a target that
-        # is up to date, but it does for missing inputs of this rule. So `snakemake` after deleting a run
-        # retrains exactly that run and refreshes everything downstream of it.
-        RUN_METRICS,
         TABLE,
         FIGURES,
     default_target: True
