@@ -8,7 +8,6 @@ never required: if it cannot start, the run goes on and says so.
 from __future__ import annotations
 
 import csv
-import math
 import os
 import sys
 from collections.abc import Mapping
@@ -58,7 +57,7 @@ class RunLog:
         unknown = set(row) - set(self.columns)
         if unknown:
             raise KeyError(f"metrics {sorted(unknown)} are not columns of this run's metrics.csv")
-        self._writer.writerow({k: _format(v) for k, v in row.items()})
+        self._writer.writerow(row)  # floats at full precision (shortest repr that round-trips)
         self._file.flush()
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in row.items() if v is not None})  # env_step is the x-axis
@@ -73,12 +72,6 @@ class RunLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _format(value: Any) -> Any:
-    if isinstance(value, float) and math.isfinite(value):
-        return f"{value:.6g}"
-    return value
 
 
 def _start_wandb(out_dir: Path, cfg: Config):
