@@ -31,20 +31,16 @@ FIGURE_REPORT = {
 FIGURES = [f"{FIGURE_DIR}/{name}" for name in FIGURE_REPORT]
 
 
-def data(path, caption):
-    """A CSV of results/ as a download in the report's Data category."""
-    return report(path, caption=caption, category="Data")
-
-
 rule aggregate:
     input:
         # Every expected run, listed from the config: a missing run stops the DAG, it is never dropped.
         metrics=RUN_METRICS,
         configs=RUN_CONFIGS,
     output:
-        curves=data(CURVES, "report/curves_csv.rst"),
-        summary=data(SUMMARY, "report/summary_csv.rst"),
-        runs=data(RUNS_CSV, "report/runs_csv.rst"),
+        # The CSVs are downloads in the report's Data category.
+        curves=report(CURVES, caption="report/curves_csv.rst", category="Data"),
+        summary=report(SUMMARY, caption="report/summary_csv.rst", category="Data"),
+        runs=report(RUNS_CSV, caption="report/runs_csv.rst", category="Data"),
     log:
         f"{LOGS}/aggregate.log",
     params:
@@ -60,7 +56,7 @@ rule stats:
         summary=SUMMARY,
         curves=CURVES,
     output:
-        data(STATS, "report/stats_csv.rst"),
+        report(STATS, caption="report/stats_csv.rst", category="Data"),
     log:
         f"{LOGS}/stats.log",
     params:
@@ -112,7 +108,7 @@ rule figures:
         f"{LOGS}/figures.log",
     params:
         stale_runs=STALE_RUNS,
-        out_dir=FIGURE_DIR,
+        out_dir=lambda wildcards, output: Path(output[0]).parent,
         envs=config["envs"],
         confidence=config["confidence"],
     shell:
