@@ -199,6 +199,7 @@ def test_table_has_a_row_per_env_and_labelled_references() -> None:
 
 def test_variants_get_their_own_section() -> None:
     text, _ = render(("default", "penalty"))
+    assert "Baseline: SAC's `default` variant. Other variants, each compared with it: MBPO `penalty`." in text
     section = text.split("## MBPO variants")[1].split("\n## ")[0]
     assert sum("| `penalty` |" in line for line in section.splitlines()) == 4
 

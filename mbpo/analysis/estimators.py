@@ -22,9 +22,12 @@ __all__ = [
     "check_finite",
     "holm",
     "iqm",
+    "iqm_ratio",
     "iqm_trimmed",
     "mann_whitney_u",
+    "mean_difference",
     "mean_iqm_ratio",
+    "mean_probability_of_improvement",
     "probability_of_improvement",
     "score_distribution",
     "vectorized_statistic",
@@ -111,6 +114,25 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray | flo
     u_x = ranks[..., :n].sum(axis=-1) - n * (n + 1) / 2.0
     out = u_x / (n * m)
     return float(out) if np.ndim(out) == 0 else out
+
+
+def iqm_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """IQM(x) / IQM(y); shapes (..., n), (..., m) -> (...). Inf/NaN (no warning) where IQM(y) is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return scipy.stats.trim_mean(x, 0.25, axis=-1) / scipy.stats.trim_mean(y, 0.25, axis=-1)
+
+
+def mean_difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """mean(x) - mean(y); shapes (..., n), (..., m) -> (...)."""
+    return np.mean(x, axis=-1) - np.mean(y, axis=-1)
+
+
+def mean_probability_of_improvement(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean over tasks of P(X > Y) (rliable's aggregate probability of improvement).
+
+    Shapes: ``xs[t]`` (..., n_t), ``ys[t]`` (..., m_t), one pair per task -> (...).
+    """
+    return np.mean([probability_of_improvement(x, y) for x, y in zip(xs, ys, strict=True)], axis=0)
 
 
 def mean_iqm_ratio(groups: Sequence[np.ndarray], baselines: Sequence[np.ndarray]) -> np.ndarray:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from mbpo.analysis.bootstrap import (
     bootstrap_strata,
@@ -27,9 +26,12 @@ from mbpo.analysis.estimators import (
     check_finite,
     holm,
     iqm,
+    iqm_ratio,
     iqm_trimmed,
     mann_whitney_u,
+    mean_difference,
     mean_iqm_ratio,
+    mean_probability_of_improvement,
     probability_of_improvement,
     score_distribution,
     welch_t_test,
@@ -125,15 +127,6 @@ def _aligned_finals(
     return xg[~np.isnan(xg)], xb[~np.isnan(xb)], note
 
 
-def _iqm_ratio(xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return scipy.stats.trim_mean(xb, 0.25, axis=-1) / scipy.stats.trim_mean(yb, 0.25, axis=-1)
-
-
-def _mean_diff(xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
-    return xb.mean(axis=-1) - yb.mean(axis=-1)
-
-
 # --------------------------------------------------------------------------------------------------
 # Rows of one group in one env
 # --------------------------------------------------------------------------------------------------
@@ -215,15 +208,14 @@ def _comparison_rows(
 
     rows: list[dict] = []
     if iqm(xb) > 0:
-        rows.append(dict(metric="iqm_ratio", **boot(_iqm_ratio), n=n, note=note))
+        rows.append(dict(metric="iqm_ratio", **boot(iqm_ratio), n=n, note=note))
     else:
         rows.append(dict(metric="iqm_ratio", estimate=np.nan, n=n, note=_join(note, "baseline IQM <= 0")))
 
     p = np.nan if few else welch_t_test(xg, xb)
     t_note = "" if few or np.isfinite(p) else "test undefined (zero variance)"
-    rows.append(
-        dict(metric="mean_difference", **boot(_mean_diff), test="welch_t", p_value=p, n=n, note=_join(note, t_note))
-    )
+    difference = boot(mean_difference)
+    rows.append(dict(metric="mean_difference", **difference, test="welch_t", p_value=p, n=n, note=_join(note, t_note)))
     p = np.nan if few else mann_whitney_u(xg, xb)
     rows.append(
         dict(
@@ -268,7 +260,7 @@ def _efficiency_row(
         f"{baseline}'s IQM curve reaches it at {eff.baseline_steps:.0f} env steps"
     )
     if eff.bound:
-        facts += f", {method}'s never within its {g_steps[-1]:.0f} (ratio at most {eff.ratio:.3g})"
+        facts += f", {method}'s never within its {g_steps[-1]:.0f} env steps (ratio at most {eff.ratio:.3g})"
     else:
         facts += f", {method}'s at {eff.method_steps:.0f}"
     if np.isfinite(eff.unreached) and eff.unreached > 0:
@@ -320,10 +312,6 @@ def _across_env_row(
     return row | dict(ci_low=float(lo), ci_high=float(hi), note=what)
 
 
-def _mean_improvement(groups: list[np.ndarray], bases: list[np.ndarray]) -> np.ndarray:
-    return np.mean([probability_of_improvement(g, b) for g, b in zip(groups, bases, strict=True)], axis=0)
-
-
 def _across_envs_rows(
     pairs: dict[str, tuple[np.ndarray, np.ndarray]],
     group: str,
@@ -353,7 +341,8 @@ def _across_envs_rows(
         )
         rows.append(_across_env_row("iqm_ratio", mean_iqm_ratio, positive, what, rng, n_resamples, confidence))
     what = f"{scope(sorted(pairs))} of P({group} run > {baseline} run)"
-    rows.append(_across_env_row("prob_improvement", _mean_improvement, pairs, what, rng, n_resamples, confidence))
+    improvement = mean_probability_of_improvement
+    rows.append(_across_env_row("prob_improvement", improvement, pairs, what, rng, n_resamples, confidence))
     return rows
 
 

@@ -293,6 +293,16 @@ def _distinct(runs: pd.DataFrame, column: str, fmt=str) -> str:
     )
 
 
+def _variants_text(summary: pd.DataFrame) -> str:
+    """Which variants ran; the baseline every comparison is made against."""
+    text = f"Baseline: {ALGO_LABELS[BASELINE[0]]}'s `{BASELINE[1]}` variant."
+    others = summary.loc[summary["variant"] != "default", ["algo", "variant"]].drop_duplicates()
+    if others.empty:
+        return text
+    names = ", ".join(f"{ALGO_LABELS.get(a, a)} `{v}`" for a, v in others.itertuples(index=False))
+    return f"{text} Other variants, each compared with it: {names}."
+
+
 def _iqm_text(summary: pd.DataFrame) -> str:
     """What the IQM over seeds means at this seed count: how many seeds it trims at each end."""
     counts = sorted(set(summary.groupby(["env", "algo", "variant"])["seed"].nunique()))
@@ -406,7 +416,7 @@ def render_table(
         "",
         f"Produced by `snakemake` from {' + '.join(f'`{f}`' for f in config_files)} (protocol `{name}`): "
         f"{len(envs)} envs x {algos}, {seed_text} seeds per env and algorithm, {len(summary)} runs. "
-        "Baseline: SAC's `default` variant.",
+        f"{_variants_text(summary)}",
         "",
         *_protocol(runs, summary, envs, final_window),
         "",
