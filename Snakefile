@@ -3,6 +3,7 @@
 #   snakemake --cores 8 all                                   # paper protocol (config/config.yaml)
 #   snakemake --configfile config/smoke.yaml --cores 2 all    # every code path, tiny, in minutes
 #   snakemake --workflow-profile profiles/slurm all           # paper scale on a SLURM cluster
+#   snakemake --report reports/report.html                    # afterwards: one browsable HTML report
 #
 # Each heavy step is one `mbpo ...` command, so the same command works in a shell, in pytest and on a cluster.
 
@@ -17,10 +18,13 @@ configfile: "config/config.yaml"
 validate(config, "config/schema.yaml")
 
 
+report: "rules/report/workflow.rst"
+
+
 wildcard_constraints:
     env="[a-z0-9]+",
     algo="mbpo|sac",
-    variant="[a-z0-9][a-z0-9_]*",
+    variant="[a-z0-9][a-z0-9_-]*",
     seed=r"\d+",
 
 
@@ -32,5 +36,7 @@ include: "rules/analysis.smk"
 rule all:
     input:
         TABLE,
+        TABLE_HTML,
         FIGURES,
+        RUN_PAGES,
     default_target: True

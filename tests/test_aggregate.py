@@ -1,16 +1,20 @@
-"""Run dirs -> curves.csv / summary.csv: numbers by hand, and every bad run fails naming its file."""
+"""Run dirs -> curves.csv / summary.csv / runs.csv: numbers by hand, every bad run fails naming its file, and
+every float round-trips through the CSVs."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from mbpo.analysis.cli import register
+from mbpo.analysis.cli import read_csv, register, write_csv
+from mbpo.analysis.runinfo import RUN_COLUMNS, read_provenance, run_table
 from mbpo.analysis.runs import CURVE_COLUMNS, SUMMARY_COLUMNS, RunError, aggregate
+from mbpo.analysis.stats import compare
 
 HEADER = "env_step,eval_return_mean,eval_return_std,eval_episodes,wall_time_s,train/q_loss,model/holdout_mse"
 
@@ -152,3 +156,111 @@ def test_cli_fails_with_the_message_and_writes_nothing(tmp_path: Path) -> None:
         _mbpo([*argv, str(path)])
     assert "header only" in str(exit_.value.code) and str(path) in str(exit_.value.code)
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Warm-up rows, wall-clock, provenance: runs.csv
+# ------------------------------------------------------------------------------------------------
+
+TIMED = (
+    "env_step,eval_return_mean,eval/warmup,wall_time_s,time/env_s,time/policy_s,time/eval_s,time/model_s,time/rollout_s"
+)
+
+
+def write_timed_run(root: Path, seed: int = 0, provenance: str | None = None) -> Path:
+    """A run whose first two evaluations fall in the random warm-up; each row times the phases since the last."""
+    path = write_run(root, seed=seed, returns=(1.0,), every=1000)
+    rows = [
+        "1000,900.0,1,0.5,0.4,,0.1,,",  # warm-up: the untrained policy, evaluated
+        "2000,950.0,1,1.0,0.4,,0.1,,",
+        "3000,10.0,0,101.0,1.0,90.0,0.1,8.0,0.5",
+        "4000,20.0,0,201.0,1.0,90.0,0.1,8.0,0.5",
+        "5000,30.0,0,301.5,1.0,90.0,0.1,8.0,0.5",
+    ]
+    path.write_text(TIMED + "\n" + "\n".join(rows) + "\n")
+    cfg_path = path.parent / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text()) | {"steps": 5000, "init_exploration_steps": 2000, "eval_episodes": 5}
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    if provenance is not None:
+        (path.parent / "provenance.yaml").write_text(provenance)
+    return path
+
+
+PROVENANCE = """\
+command: [mbpo, train, --env, hopper, --algo, mbpo, --seed, '0', --out, runs/x]
+started: '2026-11-26T10:00:00+00:00'
+finished: '2026-11-26T10:05:01+00:00'
+git: {commit: 0123456789abcdef0123456789abcdef01234567, dirty: false}
+packages: {python: 3.11.7, torch: 2.13.0, gymnasium: 1.2.0, mujoco: 3.3.0, numpy: 2.4.6, mbpo-bench: 0.1.0}
+machine: {hostname: node7, platform: Linux-6.1, cpu: AMD EPYC 7B13, cores: 2, threads: 1, gpu: null}
+resumed: [{at_env_step: 3000, time: '2026-11-26T10:03:00+00:00'}]
+"""
+
+
+def test_warmup_evaluations_stay_out_of_the_final_window(tmp_path: Path) -> None:
+    curves, summary = aggregate([write_timed_run(tmp_path)], final_window=3)
+    row = summary.iloc[0]
+    assert row["final_return"] == pytest.approx(20.0)  # 10, 20, 30: not the warm-up's 900 and 950
+    assert (row["n_evals"], row["window_start_step"]) == (3, 3000)
+    assert curves["warmup"].tolist() == [1, 1, 0, 0, 0]
+    assert curves["wall_time_s"].tolist() == [0.5, 1.0, 101.0, 201.0, 301.5]
+    with pytest.raises(RunError, match="3 evaluation\\(s\\) after the warm-up, fewer than final_window=4"):
+        aggregate([write_timed_run(tmp_path / "more")], final_window=4)
+
+
+def test_runs_without_the_warmup_column_count_every_evaluation(tmp_path: Path) -> None:
+    curves, summary = aggregate([write_run(tmp_path)], final_window=4)
+    assert summary.iloc[0]["n_evals"] == 4 and curves["warmup"].tolist() == [0, 0, 0, 0]
+
+
+def test_run_table_splits_the_wall_clock_and_reads_provenance(tmp_path: Path) -> None:
+    runs = run_table([write_timed_run(tmp_path, seed=0, provenance=PROVENANCE), write_timed_run(tmp_path, seed=1)])
+    assert list(runs.columns) == RUN_COLUMNS
+    known, unknown = runs.iloc[0], runs.iloc[1]
+    assert known["wall_time_s"] == 301.5
+    split = {phase: known[f"time_{phase}_s"] for phase in ("policy", "model", "rollout", "env", "eval", "other")}
+    assert split == pytest.approx(
+        {"policy": 270.0, "model": 24.0, "rollout": 1.5, "env": 3.8, "eval": 0.5, "other": 1.7}
+    )
+    assert (known["gym_id"], known["env_dynamics"], known["eval_episodes"], known["warmup_evals"]) == (
+        "Hopper-v5",
+        "v5",
+        5,
+        2,
+    )
+    assert known["machine"] == "AMD EPYC 7B13, 2 cores, 1 thread, no GPU"
+    assert known["commit"] == "0123456789abcdef0123456789abcdef01234567" and known["dirty"] is False
+    assert known["resumes"] == 1 and known["command"].startswith("mbpo train --env hopper")
+    # No provenance.yaml: an older run, provenance unknown, not an error.
+    assert (unknown["machine"], unknown["commit"], unknown["command"], unknown["resumes"]) == ("unknown", "", "", 0)
+
+
+def test_run_table_reads_env_dynamics_where_the_config_has_it(tmp_path: Path) -> None:
+    path = write_timed_run(tmp_path)
+    cfg = yaml.safe_load((path.parent / "config.yaml").read_text())
+    (path.parent / "config.yaml").write_text(yaml.safe_dump(cfg | {"env_dynamics": "paper", "variant": "default"}))
+    assert run_table([path]).iloc[0]["env_dynamics"] == "paper"
+
+
+def test_a_corrupt_provenance_file_fails_naming_it(tmp_path: Path) -> None:
+    path = write_timed_run(tmp_path, provenance="- just\n- a list\n")
+    with pytest.raises(RunError, match=r"provenance\.yaml: expected a mapping"):
+        run_table([path])
+    assert read_provenance(tmp_path / "nowhere") is None
+
+
+def test_csvs_round_trip_at_full_precision(tmp_path: Path) -> None:
+    """Every float written by the analysis commands reads back bit for bit (no %.6g rounding)."""
+    returns = (11_000.123456789012, 1 / 3, -2.5e-17, 123456789.98765433)
+    paths = [str(write_run(tmp_path, seed=s, returns=tuple(r * (s + 1) for r in returns))) for s in (0, 1)]
+    out = tmp_path / "out"
+    argv = ["--final-window", "2", "--curves", str(out / "c.csv"), "--summary", str(out / "s.csv")]
+    _mbpo(["aggregate", *argv, "--runs", str(out / "r.csv"), *paths])
+    curves, summary = aggregate(paths, final_window=2)
+    pd.testing.assert_frame_equal(read_csv(out / "c.csv"), curves, check_exact=True)
+    pd.testing.assert_frame_equal(read_csv(out / "s.csv"), summary, check_exact=True)
+    assert read_csv(out / "c.csv")["return"].iloc[0] == 11_000.123456789012
+
+    stats = compare(summary, curves, np.random.default_rng(0), n_resamples=50)
+    write_csv(stats, out / "stats.csv")
+    pd.testing.assert_frame_equal(read_csv(out / "stats.csv"), stats, check_exact=True)

@@ -1,4 +1,5 @@
-"""Tests for mbpo.analysis.stats: hand-computed cases, so a wrong convention fails loudly."""
+"""Tests for the statistics (estimators, bootstrap, curves, stats.csv): hand-computed and constructed cases, so a
+wrong convention fails loudly."""
 
 from __future__ import annotations
 
@@ -9,22 +10,29 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from mbpo.analysis.stats import (
-    STATS_COLUMNS,
+from mbpo.analysis.bootstrap import bootstrap_strata, stratified_bootstrap_ci, two_sample_bootstrap_ci
+from mbpo.analysis.curves import (
+    bands_separate,
+    curve_band,
+    first_crossing,
+    iqm_curve,
+    sample_efficiency,
+    seed_matrix,
+    steps_to_reach,
+)
+from mbpo.analysis.estimators import (
     aggregate_iqm,
     aggregate_mean,
-    compare,
     holm,
     iqm,
-    iqm_curve,
+    iqm_trimmed,
     mann_whitney_u,
+    mean_iqm_ratio,
     probability_of_improvement,
-    sample_efficiency_ratio,
-    steps_to_reach,
-    stratified_bootstrap_ci,
-    two_sample_bootstrap_ci,
+    score_distribution,
     welch_t_test,
 )
+from mbpo.analysis.stats import NOT_ESTABLISHED, STATS_COLUMNS, compare
 
 # ------------------------------------------------------------------------------------------------
 # IQM
@@ -195,6 +203,48 @@ def test_probability_of_improvement_by_hand_with_ties():
     np.testing.assert_allclose(batch, [0.75, 0.0])
 
 
+def test_mean_iqm_ratio_is_exactly_one_for_the_baseline_against_itself():
+    rng = np.random.default_rng(3)
+    envs = [rng.normal(1000.0, 300.0, size=5), rng.lognormal(7.0, 1.0, size=5), rng.uniform(1, 9, size=3)]
+    assert mean_iqm_ratio(envs, envs) == 1.0  # exactly, not approximately
+    batch = [np.stack([x, x]) for x in envs]  # (2, n) per env: a batch of resamples
+    np.testing.assert_array_equal(mean_iqm_ratio(batch, batch), [1.0, 1.0])
+    # mean over envs of IQM ratios: (17.5 / 25 + 4 / 2) / 2
+    got = mean_iqm_ratio(
+        [np.array([10.0, 15, 20, 100]), np.array([4.0])], [np.array([10.0, 20, 30, 40]), np.array([2.0])]
+    )
+    assert got == pytest.approx((17.5 / 25 + 2.0) / 2)
+
+
+def test_score_distribution_by_hand():
+    scores = [np.array([0.5, 1.5]), np.array([1.0, 2.0, 3.0, 4.0])]
+    # task 1: > 0, > 1, > 2 -> 1, 1/2, 0; task 2: 1, 3/4, 1/2; each task weighs the same.
+    np.testing.assert_allclose(score_distribution(scores, np.array([0.0, 1.0, 2.0])), [1.0, 0.625, 0.25])
+    batch = score_distribution([np.stack([x, x + 10]) for x in scores], np.array([2.0]))
+    np.testing.assert_allclose(batch, [[0.25], [1.0]])
+
+
+def test_iqm_trimmed_counts():
+    assert [iqm_trimmed(n) for n in (1, 2, 3, 4, 5, 8, 10)] == [0, 0, 0, 1, 1, 2, 2]
+
+
+def test_bootstrap_strata_keeps_each_group_and_its_rows():
+    a = np.array([[0.0, 0.0], [1.0, 10.0], [2.0, 20.0]])  # (runs, 2): a run's two values stay together
+    b = np.array([100.0, 200.0])
+    seen = []
+
+    def stat(s):
+        seen.append(s)
+        return s[0][..., 0].mean(-1) + s[1].mean(-1)
+
+    boot = bootstrap_strata([a, b], stat, np.random.default_rng(0), n_resamples=300)
+    assert boot.shape == (300,)
+    ra, rb = np.concatenate([x[0] for x in seen]), np.concatenate([x[1] for x in seen])
+    assert ra.shape == (300, 3, 2) and rb.shape == (300, 2)
+    np.testing.assert_array_equal(ra[..., 1], 10 * ra[..., 0])  # rows resampled whole
+    assert np.isin(rb, b).all() and np.isin(ra[..., 0], a[:, 0]).all()
+
+
 # ------------------------------------------------------------------------------------------------
 # Curves and sample efficiency
 # ------------------------------------------------------------------------------------------------
@@ -212,11 +262,81 @@ def test_steps_to_reach_interpolates():
         steps_to_reach(np.array([0, 20, 10]), np.array([0.0, 1.0, 2.0]), 1.0)
 
 
-def test_sample_efficiency_ratio_reached_and_never():
-    sac_steps, sac_curve = np.array([0, 100, 200]), np.array([0.0, 50.0, 100.0])
-    assert sample_efficiency_ratio(sac_steps, sac_curve, 25, 75.0) == (pytest.approx(6.0), True)
-    # Never reached: lower bound sac_budget / mbpo_steps = 200 / 25.
-    assert sample_efficiency_ratio(sac_steps, sac_curve, 25, 200.0) == (pytest.approx(8.0), False)
+def test_first_crossing_is_vectorized_steps_to_reach():
+    steps = np.array([10.0, 20.0, 30.0])
+    curves = np.array([[0.0, 5.0, 15.0], [20.0, 20.0, 20.0], [0.0, 1.0, 2.0]])
+    np.testing.assert_allclose(first_crossing(steps, curves, np.array([10.0, 10.0, 10.0])), [25.0, 10.0, np.nan])
+
+
+def test_sample_efficiency_hand_computed():
+    steps = np.array([10.0, 20.0, 30.0])
+    base = np.array([[0.0, 5.0, 10.0], [0.0, 5.0, 10.0]])  # SAC reaches its final 10 at 30 steps
+    method = np.array([[5.0, 15.0, 15.0], [5.0, 15.0, 15.0]])  # MBPO reaches 10 halfway from 10 to 20
+    eff = sample_efficiency(steps, base, np.array([10.0, 10.0]), steps, method, np.random.default_rng(0), 200)
+    assert (eff.ratio, eff.bound, eff.threshold, eff.baseline_steps, eff.method_steps) == (2.0, "", 10.0, 30.0, 15.0)
+    assert eff.ci_low == eff.ci_high == 2.0 and eff.unreached == 0.0  # identical seeds: no spread
+
+    never = sample_efficiency(steps, base, np.array([10.0, 10.0]), steps, method / 2, np.random.default_rng(0), 200)
+    assert (never.ratio, never.bound, never.unreached) == (1.0, "upper", 1.0)  # 30 steps / MBPO's 30-step budget
+    assert math.isnan(never.method_steps)
+
+
+def _plateau_runs(rng, seeds, rise_steps, budget=300_000, every=5_000, level=3000.0, spread=0.03, top=1.0):
+    """(steps, curves (seeds, k)): linear rise reaching ``level`` (x a per-seed factor) at ``rise_steps``, then
+    on to ``top`` x ``level`` and flat."""
+    steps = np.arange(every, budget + 1, every, dtype=float)
+    factor = rng.uniform(1 - spread, 1 + spread, size=(seeds, 1))
+    return steps, level * factor * np.minimum(top, steps / rise_steps)
+
+
+def test_sample_efficiency_of_a_clear_3x_is_3_with_a_ci_covering_3():
+    """SAC reaches its plateau at 150k; MBPO passes the same level at 50k and goes on 20% higher."""
+    rng = np.random.default_rng(11)
+    s_steps, sac = _plateau_runs(rng, 5, rise_steps=150_000)
+    m_steps, mbpo = _plateau_runs(rng, 5, rise_steps=50_000, top=1.2)
+    eff = sample_efficiency(s_steps, sac, sac[:, -2:].mean(1), m_steps, mbpo, np.random.default_rng(0), 4000)
+    assert eff.ratio == pytest.approx(3.0, rel=0.05)
+    assert eff.ci_low <= 3.0 <= eff.ci_high
+    assert eff.ci_low > 1.0 and not eff.ci_includes_one and eff.bound == "" and eff.unreached == 0.0
+
+
+def test_sample_efficiency_at_a_shared_plateau_counts_unreached_resamples():
+    """Equal asymptotes: in resamples where SAC's final IQM lands above MBPO's, MBPO never reaches it."""
+    rng = np.random.default_rng(11)
+    s_steps, sac = _plateau_runs(rng, 5, rise_steps=150_000)
+    m_steps, mbpo = _plateau_runs(rng, 5, rise_steps=50_000)
+    eff = sample_efficiency(s_steps, sac, sac[:, -2:].mean(1), m_steps, mbpo, np.random.default_rng(0), 2000)
+    assert eff.ratio == pytest.approx(3.0, rel=0.05)  # the point estimate is still 3x ...
+    assert 0.0 < eff.unreached < 0.5 and eff.ci_includes_one  # ... but it rests on a knife edge
+
+
+def test_sample_efficiency_of_a_tie_includes_one():
+    rng = np.random.default_rng(12)
+    s_steps, sac = _plateau_runs(rng, 5, rise_steps=150_000, spread=0.1)
+    m_steps, mbpo = _plateau_runs(rng, 5, rise_steps=150_000, spread=0.1)
+    eff = sample_efficiency(s_steps, sac, sac[:, -2:].mean(1), m_steps, mbpo, np.random.default_rng(0), 4000)
+    assert eff.ci_includes_one
+
+
+def test_curve_band_and_separation():
+    mat = np.array([[0.0, 10.0, 20.0], [2.0, 12.0, 22.0], [4.0, 14.0, 24.0], [6.0, 16.0, 26.0]])  # (seeds, steps)
+    point, lo, hi = curve_band(mat, np.random.default_rng(0), 500)
+    np.testing.assert_allclose(point, [3.0, 13.0, 23.0])  # IQM of 4: the middle two
+    assert (lo <= point).all() and (point <= hi).all() and (hi - lo > 0).all()
+    mean, *_ = curve_band(mat, np.random.default_rng(0), 10, statistic="mean")
+    np.testing.assert_allclose(mean, [3.0, 13.0, 23.0])
+    steps = np.array([1.0, 2.0, 3.0])
+    assert bands_separate(steps, (lo, hi), steps, (lo + 100, hi + 100))
+    assert not bands_separate(steps, (lo, hi), steps, (lo + 1, hi + 1))
+    assert not bands_separate(steps, (lo, hi), steps + 10, (lo + 100, hi + 100))  # no common step
+
+
+def test_seed_matrix_interpolates_onto_the_common_grid():
+    frame = pd.DataFrame({"seed": [0, 0, 0, 1, 1], "env_step": [0, 10, 20, 5, 15], "return": [0.0, 10, 20, 1, 1]})
+    grid, mat, seeds = seed_matrix(frame)
+    np.testing.assert_array_equal(grid, [5, 10, 15])
+    np.testing.assert_allclose(mat, [[5.0, 10.0, 15.0], [1.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(seeds, [0, 1])
 
 
 def test_iqm_curve_two_seeds_on_different_grids():
@@ -277,6 +397,19 @@ def _synthetic_runs():
     return summary, curves
 
 
+def _frames(runs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], final_window: int = 2):
+    """Summary and curves frames from {(env, algo): (steps, curves (seeds, k))}."""
+    summary, curves = [], []
+    for (env, algo), (steps, mat) in runs.items():
+        for seed, values in enumerate(mat):
+            summary.append((env, algo, "default", seed, float(values[-final_window:].mean()), int(steps[-1])))
+            curves += [(env, algo, "default", seed, int(s), float(v)) for s, v in zip(steps, values, strict=True)]
+    return (
+        pd.DataFrame(summary, columns=["env", "algo", "variant", "seed", "final_return", "steps"]),
+        pd.DataFrame(curves, columns=["env", "algo", "variant", "seed", "env_step", "return"]),
+    )
+
+
 def _get(out: pd.DataFrame, env: str, algo: str, metric: str) -> pd.Series:
     sel = out[(out["env"] == env) & (out["algo"] == algo) & (out["metric"] == metric)]
     assert len(sel) == 1, (env, algo, metric)
@@ -287,58 +420,119 @@ def test_compare_expected_rows_and_values():
     summary, curves = _synthetic_runs()
     out = compare(summary, curves, np.random.default_rng(0), n_resamples=500)
     assert list(out.columns) == STATS_COLUMNS
-    per_group = {"mean_return", "iqm_return"}
-    comps = {"iqm_ratio", "welch_t", "mann_whitney_u", "prob_improvement", "sample_efficiency_ratio"}
+    per_group = {"mean_return", "iqm_return", "iqm_curve"}
+    comps = {"iqm_ratio", "mean_difference", "prob_improvement", "sample_efficiency"}
     for env in ("A", "B"):
         assert set(out[(out["env"] == env) & (out["algo"] == "sac")]["metric"]) == per_group
         assert set(out[(out["env"] == env) & (out["algo"] == "mbpo")]["metric"]) == per_group | comps
-    assert set(out[out["env"] == "all"]["metric"]) == {"iqm_normalized_return"}
-    assert len(out) == 2 * (4 + 5) + 2
-    assert np.isfinite(out["estimate"]).all()
-    with_ci = out["metric"].isin(per_group | {"iqm_ratio", "welch_t", "prob_improvement", "iqm_normalized_return"})
-    assert np.isfinite(out.loc[with_ci, ["ci_low", "ci_high"]].to_numpy()).all()
-    assert (out.loc[with_ci, "ci_low"] <= out.loc[with_ci, "estimate"] + 1e-12).all()
-    assert (out.loc[with_ci, "estimate"] <= out.loc[with_ci, "ci_high"] + 1e-12).all()
+    every = out[out["env"] == "all"]
+    assert set(every.loc[every["algo"] == "mbpo", "metric"]) == {"iqm_ratio", "prob_improvement", "performance_profile"}
+    assert set(every.loc[every["algo"] == "sac", "metric"]) == {"performance_profile"}  # no SAC-vs-itself row
+    scalar = out[out["at"].isna()]
+    assert len(scalar) == 2 * (2 * 2 + 4) + 2
+    assert np.isfinite(scalar["estimate"]).all()
+    with_ci = scalar["metric"] != "sample_efficiency"
+    assert np.isfinite(scalar.loc[with_ci, ["ci_low", "ci_high"]].to_numpy()).all()
+    assert (scalar.loc[with_ci, "ci_low"] <= scalar.loc[with_ci, "estimate"] + 1e-12).all()
+    assert (scalar.loc[with_ci, "estimate"] <= scalar.loc[with_ci, "ci_high"] + 1e-12).all()
+    assert set(out["test"]) == {"", "welch_t", "mann_whitney_u"}
+    assert set(out.loc[out["test"] == "welch_t", "metric"]) == {"mean_difference"}
+    assert set(out.loc[out["test"] == "mann_whitney_u", "metric"]) == {"prob_improvement"}
 
-    # Per-group rows use each group's own budget.
+    # Per-group rows use each group's own budget; the note says how many seeds the IQM trims.
     assert _get(out, "A", "sac", "mean_return")["estimate"] == pytest.approx(203.0)
-    assert _get(out, "B", "mbpo", "iqm_return")["estimate"] == pytest.approx(17.5)
+    b_iqm = _get(out, "B", "mbpo", "iqm_return")
+    assert b_iqm["estimate"] == pytest.approx(17.5) and "1 trimmed at each end" in b_iqm["note"]
+
+    # IQM curves at every evaluated step, with bands.
+    curve = out[(out["env"] == "B") & (out["algo"] == "sac") & (out["metric"] == "iqm_curve")]
+    np.testing.assert_array_equal(curve["at"], [0, 50_000, 100_000])
+    np.testing.assert_allclose(curve["estimate"], [0.0, 12.5, 25.0])
 
     # env A: compared at 100k from curves: MBPO 400..403 vs SAC 100..103.
     ratio = _get(out, "A", "mbpo", "iqm_ratio")
     assert ratio["estimate"] == pytest.approx(401.5 / 101.5)
     assert "compared at 100000 env steps" in ratio["note"]
-    assert _get(out, "A", "mbpo", "prob_improvement")["estimate"] == 1.0
-    mwu_a = _get(out, "A", "mbpo", "mann_whitney_u")
-    assert mwu_a["estimate"] == 16.0
-    assert mwu_a["p_value"] == pytest.approx(2 / 70)  # exact, complete separation 4 vs 4
-    se_a = _get(out, "A", "mbpo", "sample_efficiency_ratio")
-    assert se_a["estimate"] == pytest.approx(2.0)  # SAC's IQM curve tops out at 203 < 401.5
-    assert se_a["note"].startswith("> 2x")
+    pi_a = _get(out, "A", "mbpo", "prob_improvement")
+    assert pi_a["estimate"] == 1.0
+    assert pi_a["p_value"] == pytest.approx(2 / 70)  # Mann-Whitney, exact: complete separation 4 vs 4
+    # SAC's final IQM 203 is reached by SAC's IQM curve at 200k, by MBPO's at its first evaluation, 50k.
+    se_a = _get(out, "A", "mbpo", "sample_efficiency")
+    assert se_a["estimate"] == pytest.approx(4.0) and se_a["bound"] == ""
+    assert "threshold = SAC's final IQM 203" in se_a["note"]
 
     # env B: equal budgets, summary finals. MBPO [10, 15, 20, 100] vs SAC [10, 20, 30, 40].
     assert _get(out, "B", "mbpo", "iqm_ratio")["estimate"] == pytest.approx(17.5 / 25.0)
-    assert _get(out, "B", "mbpo", "welch_t")["estimate"] == pytest.approx(36.25 - 25.0)
-    assert _get(out, "B", "mbpo", "prob_improvement")["estimate"] == pytest.approx(7 / 16)
-    assert _get(out, "B", "mbpo", "mann_whitney_u")["estimate"] == pytest.approx(7.0)
-    # SAC IQM curve: 12.5 at 50k, 25 at 100k -> reaches 17.5 at 70k; MBPO budget 100k.
-    se_b = _get(out, "B", "mbpo", "sample_efficiency_ratio")
-    assert se_b["estimate"] == pytest.approx(0.7)
-    assert not se_b["note"].startswith(">")
+    diff = _get(out, "B", "mbpo", "mean_difference")
+    assert diff["estimate"] == pytest.approx(36.25 - 25.0)
+    assert diff["p_value"] == pytest.approx(welch_t_test(np.array([10.0, 15, 20, 100]), np.array([10.0, 20, 30, 40])))
+    pi_b = _get(out, "B", "mbpo", "prob_improvement")
+    assert pi_b["estimate"] == pytest.approx(7 / 16)  # = U / (4 * 4), U = 7
+    assert pi_b["p_value"] == pytest.approx(mann_whitney_u(np.array([10.0, 15, 20, 100]), np.array([10.0, 20, 30, 40])))
+    # SAC reaches its final IQM 25 at 100k; MBPO's IQM curve tops out at 17.5: an upper bound, 100k / 100k.
+    se_b = _get(out, "B", "mbpo", "sample_efficiency")
+    assert (se_b["estimate"], se_b["bound"]) == (pytest.approx(1.0), "upper")
+    assert se_b["note"].startswith(NOT_ESTABLISHED)
 
     # Holm across envs, per test.
-    for metric in ("welch_t", "mann_whitney_u"):
+    for metric in ("mean_difference", "prob_improvement"):
         p = [_get(out, env, "mbpo", metric)["p_value"] for env in ("A", "B")]
         held = [_get(out, env, "mbpo", metric)["p_value_holm"] for env in ("A", "B")]
         np.testing.assert_allclose(held, holm(p))
-    assert _get(out, "B", "mbpo", "welch_t")["p_value"] == pytest.approx(
-        welch_t_test(np.array([10.0, 15.0, 20.0, 100.0]), np.array([10.0, 20.0, 30.0, 40.0]))
-    )
 
-    # Across envs: pooled IQM of 8 normalised scores (A: /101.5, B: /25), cut 2 per side.
-    agg = _get(out, "all", "mbpo", "iqm_normalized_return")
-    assert agg["estimate"] == pytest.approx((0.8 + 400 / 101.5 + 401 / 101.5 + 402 / 101.5) / 4)
-    assert agg["n"] == 8
+    # Across envs: the mean of the per-env IQM ratios and of the per-env P(improvement).
+    assert _get(out, "all", "mbpo", "iqm_ratio")["estimate"] == pytest.approx((401.5 / 101.5 + 17.5 / 25.0) / 2)
+    assert _get(out, "all", "mbpo", "prob_improvement")["estimate"] == pytest.approx((1.0 + 7 / 16) / 2)
+    profile = out[(out["env"] == "all") & (out["algo"] == "sac") & (out["metric"] == "performance_profile")]
+    assert profile["at"].iloc[0] == 0.0 and profile["estimate"].iloc[0] == 1.0  # every normalised score > 0
+    assert (np.diff(profile["estimate"]) <= 0).all() and profile["n"].iloc[0] == 8
+
+
+def test_compare_never_compares_the_baseline_with_itself():
+    summary, curves = _synthetic_runs()
+    out = compare(summary, curves, np.random.default_rng(0), n_resamples=100, method=None)
+    assert not out["comparison"].str.startswith("sac/default vs").any()
+    sac_all = out[(out["env"] == "all") & (out["algo"] == "sac") & (out["variant"] == "default")]
+    assert set(sac_all["metric"]) == {"performance_profile"}
+
+
+def test_compare_tie_gives_not_established_and_3x_gives_3():
+    rng = np.random.default_rng(5)
+    runs = {
+        ("tie", "sac"): _plateau_runs(rng, 5, rise_steps=150_000, spread=0.1),
+        ("tie", "mbpo"): _plateau_runs(rng, 5, rise_steps=150_000, spread=0.1),
+        ("fast", "sac"): _plateau_runs(rng, 5, rise_steps=150_000),
+        ("fast", "mbpo"): _plateau_runs(rng, 5, rise_steps=50_000, top=1.2),
+    }
+    out = compare(*_frames(runs), np.random.default_rng(0), n_resamples=2000)
+    tie = _get(out, "tie", "mbpo", "sample_efficiency")
+    assert tie["note"].startswith(NOT_ESTABLISHED)
+    fast = _get(out, "fast", "mbpo", "sample_efficiency")
+    assert fast["estimate"] == pytest.approx(3.0, rel=0.05)
+    assert fast["ci_low"] <= 3.0 <= fast["ci_high"] and fast["ci_low"] > 1.0
+    assert fast["bound"] == "" and not fast["note"].startswith(NOT_ESTABLISHED)
+
+
+def test_compare_curves_that_never_separate_are_not_established(monkeypatch: pytest.MonkeyPatch):
+    """A CI that excludes 1 is not enough when the IQM curves' bands overlap at every step."""
+    rng = np.random.default_rng(5)
+    runs = {("e", "sac"): _plateau_runs(rng, 5, 150_000), ("e", "mbpo"): _plateau_runs(rng, 5, 50_000, top=1.2)}
+    clear = _get(compare(*_frames(runs), np.random.default_rng(0), 500), "e", "mbpo", "sample_efficiency")
+    assert clear["ci_low"] > 1.0 and not clear["note"].startswith(NOT_ESTABLISHED)
+    monkeypatch.setattr("mbpo.analysis.stats.bands_separate", lambda *args: False)
+    row = _get(compare(*_frames(runs), np.random.default_rng(0), 500), "e", "mbpo", "sample_efficiency")
+    assert row["ci_low"] > 1.0
+    assert row["note"].startswith(f"{NOT_ESTABLISHED} (the IQM curves' CI bands overlap at every step)")
+
+
+def test_compare_leaves_warmup_evaluations_out_of_curves():
+    summary, curves = _synthetic_runs()
+    marked = curves.assign(warmup=(curves["env_step"] == 0).astype(int), wall_time_s=curves["env_step"] / 100.0)
+    out = compare(summary, marked, np.random.default_rng(0), n_resamples=100)
+    curve = out[(out["env"] == "B") & (out["algo"] == "sac") & (out["metric"] == "iqm_curve")]
+    np.testing.assert_array_equal(curve["at"], [50_000, 100_000])
+    hours = out[(out["env"] == "B") & (out["algo"] == "sac") & (out["metric"] == "wall_clock_hours")]
+    np.testing.assert_allclose(hours["estimate"], [500 / 3600, 1000 / 3600])
 
 
 def test_compare_is_deterministic_given_rng():
@@ -353,16 +547,17 @@ def test_compare_is_deterministic_given_rng():
 def test_compare_single_seed_gives_nan_with_note():
     summary, curves = _synthetic_runs()
     keep = ~((summary["algo"] == "mbpo") & (summary["seed"] > 0))
-    out = compare(summary[keep], curves, np.random.default_rng(0), n_resamples=200)
+    c_keep = ~((curves["algo"] == "mbpo") & (curves["seed"] > 0))
+    out = compare(summary[keep], curves[c_keep], np.random.default_rng(0), n_resamples=200)
     for env in ("A", "B"):
-        for metric in ("welch_t", "mann_whitney_u"):
+        for metric in ("mean_difference", "prob_improvement"):
             row = _get(out, env, "mbpo", metric)
             assert math.isnan(row["p_value"]) and math.isnan(row["p_value_holm"])
             assert "fewer than 2 seeds" in row["note"]
-        pi = _get(out, env, "mbpo", "prob_improvement")
-        assert np.isfinite(pi["estimate"]) and math.isnan(pi["ci_low"])
+            assert np.isfinite(row["estimate"]) and math.isnan(row["ci_low"])
         grp = _get(out, env, "mbpo", "iqm_return")
         assert grp["n"] == 1 and "1 seed" in grp["note"] and math.isnan(grp["ci_low"])
+        assert _get(out, env, "mbpo", "sample_efficiency")["note"].startswith(NOT_ESTABLISHED)
 
 
 def test_compare_rejects_nan_final_return():
@@ -384,9 +579,9 @@ def test_compare_variants_method_filter_and_missing_baseline():
     out = compare(s, c, np.random.default_rng(0), n_resamples=100)
     compared = set(out.loc[(out["env"] != "all") & (out["comparison"] != ""), "comparison"])
     assert compared == {"mbpo/default vs sac/default", "sac/no_ent vs sac/default"}
-    ablation_ratio = out[(out["variant"] == "no_ent") & (out["metric"] == "iqm_ratio")]
+    ablation_ratio = out[(out["env"] == "B") & (out["variant"] == "no_ent") & (out["metric"] == "iqm_ratio")]
     assert ablation_ratio["estimate"].item() == pytest.approx(0.5)
-    assert set(out.loc[out["env"] == "C", "metric"]) == {"mean_return", "iqm_return"}  # no baseline in C
+    assert set(out.loc[out["env"] == "C", "metric"]) == {"mean_return", "iqm_return"}  # no baseline, no curves
 
     everything = compare(s, c, np.random.default_rng(0), n_resamples=100, method=None)
     assert "pets/default vs sac/default" in set(everything["comparison"])

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbpo.analysis.figures import write_figures
+from mbpo.analysis.figures import figure_names, write_figures
+from mbpo.analysis.html import markdown_to_html, write_run_pages
 from mbpo.analysis.reference import (
     ENV_NAMES,
     SOURCES,
@@ -18,7 +19,8 @@ from mbpo.analysis.reference import (
     reference_path,
     reference_value,
 )
-from mbpo.analysis.stats import compare
+from mbpo.analysis.runinfo import RUN_COLUMNS
+from mbpo.analysis.stats import NOT_ESTABLISHED, compare
 from mbpo.analysis.table import DESIGN_NOTES_1M, render_table
 
 ENVS = ["hopper", "walker2d", "halfcheetah", "ant"]
@@ -122,13 +124,38 @@ def synthetic_results(variants: tuple[str, ...] = ("default",)) -> tuple[pd.Data
     return curves, summary
 
 
-def render(variants: tuple[str, ...] = ("default",)) -> tuple[str, pd.DataFrame]:
+def synthetic_runs(summary: pd.DataFrame, **config) -> pd.DataFrame:
+    """runs.csv for the synthetic runs: MBPO runs take 3 h (60% SAC updates, 30% model fitting), SAC runs 1 h."""
+    rows = []
+    for r in summary.itertuples(index=False):
+        hours = 3.0 if r.algo == "mbpo" else 1.0
+        split = {"policy": 0.6, "model": 0.3 if r.algo == "mbpo" else 0.0, "rollout": 0.0, "env": 0.05, "eval": 0.05}
+        split["other"] = 1.0 - sum(split.values())
+        rows.append(
+            {
+                "env": r.env, "algo": r.algo, "variant": r.variant, "seed": r.seed, "gym_id": ENV_IDS[r.env],
+                "env_dynamics": "v5", "steps": r.steps, "init_exploration_steps": 5000, "eval_every": 10_000,
+                "eval_episodes": 5, "num_train_repeat": 20 if r.algo == "mbpo" else 1, "wall_time_s": hours * 3600,
+                **{f"time_{p}_s": share * hours * 3600 for p, share in split.items()},
+                "warmup_evals": 0, "machine": "AMD EPYC 7B13, 2 cores, 1 thread, no GPU", "gpu": "",
+                "hostname": "node7", "commit": "abc", "dirty": False, "started": "", "finished": "",
+                "resumes": 0, "command": "mbpo train",
+            } | config
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+ENV_IDS = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "halfcheetah": "HalfCheetah-v5", "ant": "Ant-v5"}
+
+
+def render(variants: tuple[str, ...] = ("default",), runs: bool = True, **config) -> tuple[str, pd.DataFrame]:
     curves, summary = synthetic_results(variants)
     stats = compare(summary, curves, np.random.default_rng(0), n_resamples=200)
     text = render_table(
         summary,
         stats,
         curves,
+        synthetic_runs(summary, **config) if runs else None,
         envs=ENVS,
         config_files=["config/config.yaml"],
         name="paper",
@@ -149,6 +176,7 @@ def test_table_has_a_row_per_env_and_labelled_references() -> None:
         "| Walker2d-v5",
         "| HalfCheetah-v5",
         "| Ant-v5",
+        "| **All envs**",
     ]
     hopper = main[2]
     iqm = stats.query("env == 'hopper' and algo == 'mbpo' and metric == 'iqm_return'").iloc[0]
@@ -171,17 +199,116 @@ def test_table_has_a_row_per_env_and_labelled_references() -> None:
 
 def test_variants_get_their_own_section() -> None:
     text, _ = render(("default", "penalty"))
+    assert "Baseline: SAC's `default` variant. Other variants, each compared with it: MBPO `penalty`." in text
     section = text.split("## MBPO variants")[1].split("\n## ")[0]
     assert sum("| `penalty` |" in line for line in section.splitlines()) == 4
+
+
+def test_header_facts_come_from_the_runs_configs() -> None:
+    text, _ = render(env_dynamics="paper", eval_episodes=10)
+    header = text.split("## Our runs")[0]
+    assert "Hopper-v5, Walker2d-v5, HalfCheetah-v5, Ant-v5" in header
+    assert "`paper` (v5 with the paper's (v2) dynamics restored)" in header
+    assert "every 10,000 env steps, 10 episode(s) of the deterministic policy" in header
+    assert "the first 5,000 env steps" in header and "last 2 evaluations" in header
+    assert "with 5 seeds it trims 1 at each end (the mean of the middle 3)" in header
+    unrecorded, _ = render(runs=False)
+    assert "not recorded here (no `runs.csv` given)" in unrecorded and "## Compute" not in unrecorded
+
+
+def test_main_table_names_each_estimate_and_its_test() -> None:
+    text, stats = render()
+    main = text.split("## Our runs")[1].split("\n\n")[1].splitlines()
+    header = main[0]
+    for column in ("Sample efficiency [95% CI]", "P(MBPO > SAC) [95% CI]", "Mann-Whitney p (Holm)", "Welch p (Holm)"):
+        assert column in header
+    hopper = stats.query("env == 'hopper' and metric == 'sample_efficiency'").iloc[0]
+    efficiency = f"{hopper['estimate']:.2f}x [{hopper['ci_low']:.2f}, {hopper['ci_high']:.2f}]"
+    assert efficiency in main[2]
+    assert f"- Hopper-v5: {hopper['note']}." in text  # the threshold and steps behind it
+    overall = stats.query("env == 'all' and metric == 'iqm_ratio'").iloc[0]
+    assert f"{overall['estimate']:.2f} [{overall['ci_low']:.2f}, {overall['ci_high']:.2f}]" in main[-1]
+
+
+def test_sample_efficiency_cells_say_not_established_and_bounds() -> None:
+    curves, summary = synthetic_results()
+    stats = compare(summary, curves, np.random.default_rng(0), n_resamples=200)
+    row = (stats["env"] == "hopper") & (stats["metric"] == "sample_efficiency")
+    stats.loc[row, ["estimate", "bound", "ci_low", "ci_high", "note"]] = [0.8, "upper", 0.5, 1.1, "not established (x)"]
+    text = render_table(summary, stats, curves, envs=ENVS, config_files=["c.yaml"], name="p", final_window=2)
+    assert f"| {NOT_ESTABLISHED}: <= 0.80x [0.50, 1.10] |" in text
+
+
+def test_compute_table_gives_hours_and_their_split() -> None:
+    text, _ = render()
+    compute = text.split("## Compute")[1].split("\n## ")[0]
+    rows = [line for line in compute.splitlines() if line.startswith("| Hopper-v5")]
+    assert rows == [
+        "| Hopper-v5 | MBPO | 5 | 3.00 h (3.00 h-3.00 h) | 60% | 30% | 0% | 5% | 5% | 0% "
+        "| AMD EPYC 7B13, 2 cores, 1 thread, no GPU |",
+        "| Hopper-v5 | SAC | 5 | 1.00 h (1.00 h-1.00 h) | 60% | 0% | 0% | 5% | 5% | 30% "
+        "| AMD EPYC 7B13, 2 cores, 1 thread, no GPU |",
+    ]
+
+
+def test_markdown_to_html_renders_the_table_subset() -> None:
+    html = markdown_to_html(
+        "# Title\n\nSome **bold** and *not established* with `time/*_s` & <tag>.\n\n"
+        "| A | B |\n|---|---|\n| 1 | `x` |\n\n- one\n- two\n"
+    )
+    assert "<h1>Title</h1>" in html
+    assert (
+        "<p>Some <strong>bold</strong> and <em>not established</em> with <code>time/*_s</code> &amp; &lt;tag&gt;.</p>"
+        in html
+    )
+    assert "<thead><tr><th>A</th><th>B</th></tr></thead>" in html and "<td><code>x</code></td>" in html
+    assert "<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in html
+    text, _ = render()
+    page = markdown_to_html(text)
+    assert page.count("<table>") == text.count("\n|---") and "\n|" not in page  # every pipe table converted
+
+
+def test_run_pages_show_provenance_or_say_it_is_unknown(tmp_path: Path) -> None:
+    _, summary = synthetic_results()
+    runs = synthetic_runs(summary[summary["env"] == "hopper"].head(2))
+    dirs = []
+    for r in runs.itertuples(index=False):
+        run_dir = tmp_path / "runs" / r.env / r.algo / r.variant / f"seed{r.seed}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.yaml").write_text(f"env: {r.env}\nalgo: {r.algo}\nseed: {r.seed}\n")
+        dirs.append(run_dir)
+    (dirs[0] / "provenance.yaml").write_text(
+        "command: [mbpo, train, --env, hopper]\nstarted: '2026-11-26T10:00:00+00:00'\nfinished: null\n"
+        "git: {commit: abc123, dirty: true}\npackages: {torch: 2.13.0}\nmachine: {cpu: EPYC, gpu: null}\n"
+    )
+    paths = write_run_pages(runs, dirs, tmp_path / "pages")
+    assert [p.relative_to(tmp_path / "pages").as_posix() for p in paths] == [
+        "hopper/mbpo/default/seed0.html",
+        "hopper/mbpo/default/seed1.html",
+    ]
+    known, unknown = (p.read_text() for p in paths)
+    for fact in ("mbpo train --env hopper", "abc123", "EPYC", "2.13.0", "3.000 h", "SAC updates", "env: hopper"):
+        assert fact in known
+    assert "not recorded (still running, or stopped)" in known
+    assert "Provenance unknown" in unknown and "env: hopper" in unknown
 
 
 def test_figures_are_written(tmp_path: Path) -> None:
     curves, summary = synthetic_results()
     keep = summary["env"].isin(["hopper", "ant"])
     curves, summary = curves[curves["env"].isin(["hopper", "ant"])], summary[keep]
+    curves = curves.assign(wall_time_s=curves["env_step"] / 10.0, warmup=(curves["env_step"] <= 10_000).astype(int))
     stats = compare(summary, curves, np.random.default_rng(0), n_resamples=200)
-    paths = write_figures(curves, summary, stats, tmp_path / "figures", envs=["hopper", "ant"])
-    names = sorted(p.name for p in paths)
-    assert names == ["curves_ant.png", "curves_hopper.png", "final_scores.png", "overview.png"]
+    runs = synthetic_runs(summary)
+    paths = write_figures(curves, summary, stats, runs, tmp_path / "figures", envs=["hopper", "ant"])
+    assert [p.name for p in paths] == figure_names(["hopper", "ant"])
+    assert {"curves_hopper.png", "performance_profile.png", "sample_efficiency.png", "compute.png"} <= {
+        p.name for p in paths
+    }
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Without runs.csv: no compute figure; those that do not read it come out byte for byte (no timestamps).
+    again = write_figures(curves, summary, stats, None, tmp_path / "again", envs=["hopper", "ant"])
+    assert [p.name for p in again] == figure_names(["hopper", "ant"], with_compute=False)
+    for name in ("final_scores.png", "prob_improvement.png", "sample_efficiency.png", "performance_profile.png"):
+        assert (tmp_path / "figures" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()

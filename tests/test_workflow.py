@@ -14,6 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = ["hopper", "walker2d", "halfcheetah", "ant"]
+ANALYSIS = {"aggregate": 1, "stats": 1, "table": 1, "figures": 1, "run_pages": 1}
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def job_counts(result: subprocess.CompletedProcess) -> dict[str, int]:
 
 def test_paper_protocol_plans_40_runs(workflow: Path) -> None:
     counts = job_counts(snakemake(workflow, "all", configfile="config/config.yaml"))
-    assert counts == {"train": 40, "aggregate": 1, "stats": 1, "table": 1, "figures": 1, "all": 1}
+    assert counts == {"train": 40, **ANALYSIS, "all": 1}
 
 
 def test_train_command_uses_the_package_cli(workflow: Path) -> None:
@@ -66,7 +67,7 @@ def test_train_command_uses_the_package_cli(workflow: Path) -> None:
 
 def test_smoke_protocol_plans_16_runs_with_overrides(workflow: Path) -> None:
     result = snakemake(workflow, "all", configfile="config/smoke.yaml")
-    assert job_counts(result) == {"train": 16, "aggregate": 1, "stats": 1, "table": 1, "figures": 1, "all": 1}
+    assert job_counts(result) == {"train": 16, **ANALYSIS, "all": 1}
     command = next(line for line in result.stdout.splitlines() if "mbpo train --env ant --algo mbpo" in line)
     assert "--steps 2000" in command and "--set model_train_freq=250" in command
     assert "'rollout_schedule=[1, 5, 1, 3]'" in command
@@ -139,7 +140,7 @@ def test_deleting_one_run_retrains_exactly_that_run(workflow: Path) -> None:
     deleted = workflow / "results/runs/hopper/sac/default/seed1/metrics.csv"
     deleted.unlink()
     for target, expected in [
-        ("all", {"train": 1, "aggregate": 1, "stats": 1, "table": 1, "figures": 1, "all": 1}),
+        ("all", {"train": 1, **ANALYSIS, "all": 1}),
         ("reports/table.md", {"train": 1, "aggregate": 1, "stats": 1, "table": 1}),
     ]:
         planned = snakemake(workflow, target, configfile="tiny.yaml")
@@ -150,6 +151,24 @@ def test_deleting_one_run_retrains_exactly_that_run(workflow: Path) -> None:
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert deleted.exists()
     assert all(run.stat().st_mtime_ns == mtime for run, mtime in kept.items() if run != deleted)
+
+    # Snakemake's HTML report of the finished workflow: the table, every figure and each run's page.
+    assert snakemake(workflow, "all", configfile="tiny.yaml", dry_run=False).returncode == 0
+    report = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--report", "reports/report.html", "--configfile", "tiny.yaml"],
+        cwd=workflow,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert report.returncode == 0, report.stdout + report.stderr
+    added = re.findall(r"Adding (\S+) \(", report.stdout + report.stderr)
+    figures = {p.name for p in (workflow / "reports/figures").glob("*.png")}
+    assert len(figures) == 7  # one env: its curves, then overview, final scores, P(improvement), ...
+    assert {"table.html", "stats.csv", "runs.csv", *figures} <= set(added)
+    pages = sorted(name for name in added if name.startswith("seed"))
+    assert pages == ["seed0.html", "seed0.html", "seed1.html", "seed1.html"]  # one provenance page per run
+    assert (workflow / "reports/report.html").stat().st_size > 100_000
 
 
 def test_lint_finds_nothing_but_the_conda_hint(workflow: Path) -> None:

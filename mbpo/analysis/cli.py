@@ -1,9 +1,10 @@
 """The analysis subcommands of ``mbpo``, one per workflow rule.
 
-    mbpo aggregate  run dirs            -> results/curves.csv, results/summary.csv
-    mbpo stats      summary + curves    -> results/stats.csv
-    mbpo table      summary/stats/curves -> reports/table.md
-    mbpo figures    curves/summary/stats -> reports/figures/*.png
+    mbpo aggregate  run dirs                   -> results/curves.csv, summary.csv, runs.csv
+    mbpo stats      summary + curves           -> results/stats.csv
+    mbpo table      summary/stats/curves/runs  -> reports/table.md (+ table.html for the HTML report)
+    mbpo figures    curves/summary/stats/runs  -> reports/figures/*.png
+    mbpo run-pages  runs.csv + run dirs        -> reports/runs/{env}/{algo}/{variant}/seed{seed}.html
 
 ``register(subparsers)`` adds them to the ``mbpo`` parser; each sets ``handler``. Heavy imports
 (scipy, matplotlib) happen inside the handlers, so ``mbpo train`` does not pay for them.
@@ -18,21 +19,39 @@ from pathlib import Path
 import pandas as pd
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Floats at full precision (the shortest text that reads back to the same float64)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+    frame.to_csv(path, index=False, lineterminator="\n")
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV this package wrote; text columns read as text, their empty cells as "" (never NaN)."""
+    frame = pd.read_csv(path, dtype={col: str for col in TEXT_COLUMNS})
+    for col in TEXT_COLUMNS & set(frame.columns):
+        frame[col] = frame[col].fillna("")
+    return frame
+
+
+# Columns of stats.csv and runs.csv that hold text even where every cell is empty (or all digits: a commit).
+TEXT_COLUMNS = {"comparison", "bound", "test", "note", "machine", "gpu", "hostname", "commit", "dirty", "started"}
+TEXT_COLUMNS |= {"finished", "command", "env_dynamics", "gym_id"}
 
 
 def run_aggregate(args: argparse.Namespace) -> None:
+    from mbpo.analysis.runinfo import run_table
     from mbpo.analysis.runs import RunError, aggregate
 
     try:
         curves, summary = aggregate(args.metrics, args.final_window)
+        runs = run_table(args.metrics) if args.runs else None
     except RunError as err:
         sys.exit(f"mbpo aggregate: {err}")
-    _write_csv(curves, args.curves)
-    _write_csv(summary, args.summary)
-    print(f"{len(summary)} runs, {len(curves)} evaluations -> {args.curves}, {args.summary}")
+    write_csv(curves, args.curves)
+    write_csv(summary, args.summary)
+    if runs is not None:
+        write_csv(runs, args.runs)
+    print(f"{len(summary)} runs, {len(curves)} evaluations -> {args.curves}, {args.summary}, {args.runs}")
 
 
 def run_stats(args: argparse.Namespace) -> None:
@@ -40,7 +59,7 @@ def run_stats(args: argparse.Namespace) -> None:
 
     from mbpo.analysis.stats import compare
 
-    summary, curves = pd.read_csv(args.summary), pd.read_csv(args.curves)
+    summary, curves = read_csv(args.summary), read_csv(args.curves)
     stats = compare(
         summary,
         curves,
@@ -48,17 +67,19 @@ def run_stats(args: argparse.Namespace) -> None:
         n_resamples=args.resamples,
         confidence=args.confidence,
     )
-    _write_csv(stats, args.out)
+    write_csv(stats, args.out)
     print(f"{len(stats)} rows -> {args.out}")
 
 
 def run_table(args: argparse.Namespace) -> None:
+    from mbpo.analysis.html import markdown_page
     from mbpo.analysis.table import render_table
 
     text = render_table(
-        pd.read_csv(args.summary),
-        pd.read_csv(args.stats),
-        pd.read_csv(args.curves),
+        read_csv(args.summary),
+        read_csv(args.stats),
+        read_csv(args.curves),
+        read_csv(args.runs) if args.runs else None,
         envs=args.envs,
         config_files=args.config_files,
         name=args.name,
@@ -68,31 +89,42 @@ def run_table(args: argparse.Namespace) -> None:
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    print(f"-> {args.out}")
+    if args.html:
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        args.html.write_text(markdown_page(text, title=f"MBPO vs SAC ({args.name})"))
+    print(f"-> {args.out}" + (f", {args.html}" if args.html else ""))
 
 
 def run_figures(args: argparse.Namespace) -> None:
     from mbpo.analysis.figures import write_figures
 
     paths = write_figures(
-        pd.read_csv(args.curves),
-        pd.read_csv(args.summary),
-        pd.read_csv(args.stats),
+        read_csv(args.curves),
+        read_csv(args.summary),
+        read_csv(args.stats),
+        read_csv(args.runs) if args.runs else None,
         args.out_dir,
         envs=args.envs,
         confidence=args.confidence,
-        seed=args.seed,
     )
     print("\n".join(f"-> {p}" for p in paths))
 
 
+def run_pages(args: argparse.Namespace) -> None:
+    from mbpo.analysis.html import write_run_pages
+
+    paths = write_run_pages(read_csv(args.runs), args.run_dirs, args.out_dir)
+    print(f"{len(paths)} run pages -> {args.out_dir}")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``aggregate``, ``stats``, ``table`` and ``figures`` to the ``mbpo`` command."""
+    """Add ``aggregate``, ``stats``, ``table``, ``figures`` and ``run-pages`` to the ``mbpo`` command."""
     p = subparsers.add_parser("aggregate", help="run logs -> curves.csv and summary.csv (fails on any bad run)")
     p.add_argument("metrics", nargs="+", type=Path, help="every expected run's metrics.csv")
     p.add_argument("--final-window", type=int, required=True, help="final return = mean of the last N evals")
     p.add_argument("--curves", type=Path, required=True, help="output: tidy learning curves")
     p.add_argument("--summary", type=Path, required=True, help="output: one row per run")
+    p.add_argument("--runs", type=Path, help="output: one row per run: wall-clock, its split, machine, commit")
     p.set_defaults(handler=run_aggregate)
 
     p = subparsers.add_parser("stats", help="summary + curves -> stats.csv (IQM, CIs, tests)")
@@ -108,7 +140,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", type=Path, required=True)
     p.add_argument("--stats", type=Path, required=True)
     p.add_argument("--curves", type=Path, required=True)
+    p.add_argument("--runs", type=Path, help="runs.csv: header facts from the runs' configs, compute table")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--html", type=Path, help="also write the table as a standalone HTML page")
     p.add_argument("--envs", nargs="+", required=True, help="one row per env, in this order")
     p.add_argument("--name", default="paper", help="protocol name for the header")
     p.add_argument("--config-files", nargs="+", default=["config/config.yaml"], help="for the header")
@@ -120,8 +154,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--curves", type=Path, required=True)
     p.add_argument("--summary", type=Path, required=True)
     p.add_argument("--stats", type=Path, required=True)
+    p.add_argument("--runs", type=Path, help="runs.csv, for the compute figure")
     p.add_argument("--out-dir", type=Path, required=True)
     p.add_argument("--envs", nargs="+", required=True, help="one curves_{env}.png each, in this order")
-    p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--seed", type=int, default=0, help="seed of seaborn's bootstrap bands")
+    p.add_argument("--confidence", type=float, default=0.95, help="as given to stats, for the titles")
     p.set_defaults(handler=run_figures)
+
+    p = subparsers.add_parser("run-pages", help="runs.csv + run dirs -> one HTML page per run (its provenance)")
+    p.add_argument("--runs", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, required=True, help="pages go to {env}/{algo}/{variant}/seed{seed}.html")
+    p.add_argument("run_dirs", nargs="+", type=Path, help="every run's directory (config.yaml, provenance.yaml)")
+    p.set_defaults(handler=run_pages)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-CURVE_COLUMNS = ["env", "algo", "variant", "seed", "env_step", "return"]
+CURVE_COLUMNS = ["env", "algo", "variant", "seed", "env_step", "return", "wall_time_s", "warmup"]
 SUMMARY_COLUMNS = [
     "env",
     "algo",
@@ -33,6 +33,7 @@ SUMMARY_COLUMNS = [
     "window_start_step",
 ]
 REQUIRED_METRICS = ("env_step", "eval_return_mean")
+WARMUP = "eval/warmup"  # 1 on rows logged during the random warm-up (absent in older runs)
 _RUN_PATH = re.compile(r"(?P<env>[^/]+)/(?P<algo>[^/]+)/(?P<variant>[^/]+)/seed(?P<seed>\d+)$")
 
 
@@ -65,6 +66,9 @@ class Run:
     env_steps: np.ndarray  # (n_evals,), strictly increasing
     returns: np.ndarray  # (n_evals,), mean deterministic evaluation return at each step
     target_steps: int  # the budget from the run's config.yaml
+    wall_time_s: np.ndarray  # (n_evals,), cumulative training wall-clock; NaN where not logged
+    warmup: np.ndarray  # (n_evals,) bool: logged during the random warm-up, so not a learned policy
+    phase_s: dict[str, float]  # total seconds per `time/{phase}_s` column, e.g. {"policy": 171.2}
 
 
 def _read_config(path: Path, key: RunKey) -> dict:
@@ -144,33 +148,46 @@ def load_run(metrics_path: str | Path) -> Run:
             f"{metrics_path}: last evaluation at env step {last}, but the run's budget is {cfg['steps']}; "
             "the run is incomplete (or did not evaluate at its last step)"
         )
+
+    def numbers(column: str) -> np.ndarray:  # NaN where empty (a phase not run since the last row) or absent
+        return pd.to_numeric(frame.get(column, pd.Series(np.nan, frame.index)), errors="coerce").to_numpy(float)
+
+    phases = [c for c in frame.columns if c.startswith("time/") and c.endswith("_s")]
     return Run(
         key=key,
         path=metrics_path,
         env_steps=frame["env_step"].to_numpy(dtype=np.int64),
         returns=frame["eval_return_mean"].to_numpy(dtype=float),
         target_steps=int(cfg["steps"]),
+        wall_time_s=numbers("wall_time_s"),
+        warmup=numbers(WARMUP) == 1,
+        phase_s={c[len("time/") : -len("_s")]: float(np.nansum(numbers(c))) for c in phases},
     )
 
 
 def summarize(run: Run, final_window: int) -> dict:
-    """One summary row: the final return is the mean of the last ``final_window`` evaluations."""
-    n = run.returns.size
+    """One summary row: the final return is the mean of the last ``final_window`` evaluations.
+
+    Evaluations logged during the random warm-up never count towards the window or ``n_evals``.
+    """
+    learned = ~run.warmup
+    n = int(learned.sum())
     if n < final_window:
         raise RunError(
-            f"{run.path}: {n} evaluation(s), fewer than final_window={final_window}; "
+            f"{run.path}: {n} evaluation(s) after the warm-up, fewer than final_window={final_window}; "
             "lower final_window or evaluate more often"
         )
+    returns, steps = run.returns[learned], run.env_steps[learned]
     return {
         "env": run.key.env,
         "algo": run.key.algo,
         "variant": run.key.variant,
         "seed": run.key.seed,
-        "final_return": float(run.returns[-final_window:].mean()),
-        "steps": int(run.env_steps[-1]),
+        "final_return": float(returns[-final_window:].mean()),
+        "steps": int(steps[-1]),
         "n_evals": n,
         "target_steps": run.target_steps,
-        "window_start_step": int(run.env_steps[-final_window]),
+        "window_start_step": int(steps[-final_window]),
     }
 
 
@@ -191,9 +208,9 @@ def aggregate(metrics_paths: Iterable[str | Path], final_window: int) -> tuple[p
         raise RunError("no runs given")
     curves = pd.DataFrame(
         [
-            (r.key.env, r.key.algo, r.key.variant, r.key.seed, int(step), float(ret))
+            (r.key.env, r.key.algo, r.key.variant, r.key.seed, int(step), float(ret), float(wall), int(warm))
             for r in runs.values()
-            for step, ret in zip(r.env_steps, r.returns, strict=True)
+            for step, ret, wall, warm in zip(r.env_steps, r.returns, r.wall_time_s, r.warmup, strict=True)
         ],
         columns=CURVE_COLUMNS,
     )

@@ -1,7 +1,8 @@
 """``reports/table.md``: our MBPO and SAC numbers, next to public reference curves at the same env steps.
 
-Everything in the table comes from ``results/summary.csv``, ``results/stats.csv``, ``results/curves.csv``
-and the packaged reference data; nothing is dated or random, so the same runs give the same bytes.
+Everything in the table comes from ``results/summary.csv``, ``results/stats.csv``, ``results/curves.csv``,
+``results/runs.csv`` (the header's facts, read from the runs' own configs, and the compute table) and the
+packaged reference data; nothing is dated or random, so the same runs give the same bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from mbpo.analysis.estimators import iqm_trimmed
 from mbpo.analysis.reference import (
     ALGO_LABELS,
     GYM_NAMES,
@@ -23,6 +25,8 @@ from mbpo.analysis.reference import (
     our_env_id,
     reference_value,
 )
+from mbpo.analysis.runinfo import OTHER, PHASES, UNKNOWN
+from mbpo.analysis.stats import NOT_ESTABLISHED
 
 BASELINE = ("sac", "default")
 METHOD = "mbpo"
@@ -54,6 +58,10 @@ def _stat(stats: pd.DataFrame, env: str, algo: str, variant: str, metric: str) -
     return None if rows.empty else rows.iloc[0]
 
 
+def _finite(row: pd.Series | None, column: str = "estimate") -> bool:
+    return row is not None and bool(np.isfinite(row[column]))
+
+
 def _fmt_ci(row: pd.Series | None, fmt=format_return) -> str:
     if row is None or not np.isfinite(row["estimate"]):
         return "n/a"
@@ -80,10 +88,13 @@ def _fmt_tests(row: pd.Series | None) -> str:
 
 
 def _fmt_efficiency(row: pd.Series | None) -> str:
-    if row is None or not np.isfinite(row["estimate"]):
+    """``2.9x [2.1, 3.8]``; ``<= 0.8x`` for an upper bound; prefixed with "not established:" as stats says."""
+    if not _finite(row):
         return "n/a"
-    lower_bound = str(row["note"]).startswith(">")
-    return f"{'> ' if lower_bound else ''}{row['estimate']:.1f}x"
+    value = f"{'<= ' if row['bound'] == 'upper' else ''}{row['estimate']:.2f}x"
+    if _finite(row, "ci_low") and _finite(row, "ci_high"):
+        value += f" [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+    return f"{NOT_ESTABLISHED}: {value}" if str(row["note"]).startswith(NOT_ESTABLISHED) else value
 
 
 def _fmt_reference(v: ReferenceValue | None) -> str:
@@ -151,15 +162,17 @@ def _interpretation(
 def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str], conf: str) -> list[str]:
     lines = [
         f"| Env | Steps | MBPO IQM [{conf} CI] | SAC IQM [{conf} CI] | Seeds MBPO/SAC "
-        f"| IQM ratio MBPO/SAC [{conf} CI] | Sample efficiency | P(MBPO > SAC) "
-        "| Welch p (Holm) | Mann-Whitney p (Holm) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| IQM ratio MBPO/SAC [{conf} CI] | Sample efficiency [{conf} CI] | P(MBPO > SAC) [{conf} CI] "
+        f"| Mann-Whitney p (Holm) | Mean MBPO - SAC [{conf} CI] | Welch p (Holm) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for env in envs:
         mbpo = _stat(stats, env, METHOD, "default", "iqm_return")
         sac = _stat(stats, env, *BASELINE, "iqm_return")
         steps = {_group_steps(summary, env, a, v) for a, v in ((METHOD, "default"), BASELINE)} - {None}
         n = "/".join(str(int(r["n"])) if r is not None else "0" for r in (mbpo, sac))
+        improvement = _stat(stats, env, METHOD, "default", "prob_improvement")
+        difference = _stat(stats, env, METHOD, "default", "mean_difference")
         cells = [
             our_env_id(env),
             " / ".join(format_steps(s) for s in sorted(steps)),
@@ -167,10 +180,28 @@ def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str],
             _fmt_ci(sac),
             n,
             _fmt_ci(_stat(stats, env, METHOD, "default", "iqm_ratio"), _fmt_ratio),
-            _fmt_efficiency(_stat(stats, env, METHOD, "default", "sample_efficiency_ratio")),
-            _fmt_ci(_stat(stats, env, METHOD, "default", "prob_improvement"), _fmt_ratio),
-            _fmt_tests(_stat(stats, env, METHOD, "default", "welch_t")),
-            _fmt_tests(_stat(stats, env, METHOD, "default", "mann_whitney_u")),
+            _fmt_efficiency(_stat(stats, env, METHOD, "default", "sample_efficiency")),
+            _fmt_ci(improvement, _fmt_ratio),
+            _fmt_tests(improvement),
+            _fmt_ci(difference),
+            _fmt_tests(difference),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    ratio = _stat(stats, "all", METHOD, "default", "iqm_ratio")
+    improvement = _stat(stats, "all", METHOD, "default", "prob_improvement")
+    if ratio is not None or improvement is not None:
+        cells = [
+            "**All envs**",
+            "",
+            "",
+            "",
+            "",
+            _fmt_ci(ratio, _fmt_ratio),
+            "",
+            _fmt_ci(improvement, _fmt_ratio),
+            "",
+            "",
+            "",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -226,12 +257,13 @@ def _variants_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[s
         "## MBPO variants",
         "",
         f"| Env | Variant | Steps | IQM [{conf} CI] | Seeds | IQM ratio vs SAC [{conf} CI] "
-        "| Welch p (Holm) | Mann-Whitney p (Holm) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| P(variant > SAC) [{conf} CI] | Mann-Whitney p (Holm) | Welch p (Holm) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for env in envs:
         for variant in sorted(groups.loc[groups["env"] == env, "variant"].unique()):
             row = _stat(stats, env, METHOD, variant, "iqm_return")
+            improvement = _stat(stats, env, METHOD, variant, "prob_improvement")
             cells = [
                 our_env_id(env),
                 f"`{variant}`",
@@ -239,17 +271,121 @@ def _variants_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[s
                 _fmt_ci(row),
                 str(int(row["n"])) if row is not None else "0",
                 _fmt_ci(_stat(stats, env, METHOD, variant, "iqm_ratio"), _fmt_ratio),
-                _fmt_tests(_stat(stats, env, METHOD, variant, "welch_t")),
-                _fmt_tests(_stat(stats, env, METHOD, variant, "mann_whitney_u")),
+                _fmt_ci(improvement, _fmt_ratio),
+                _fmt_tests(improvement),
+                _fmt_tests(_stat(stats, env, METHOD, variant, "mean_difference")),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+def _distinct(runs: pd.DataFrame, column: str, fmt=str) -> str:
+    """The value every run has, or the distinct values with the groups that have them."""
+    values = runs[column].dropna()
+    if values.empty:
+        return "not recorded"
+    if values.nunique() == 1:
+        return fmt(values.iloc[0])
+    by_group = runs.groupby(["algo", "variant"])[column].unique()
+    return "; ".join(
+        f"{ALGO_LABELS.get(a, a)}{'' if v == 'default' else f' ({v})'}: {', '.join(fmt(x) for x in sorted(vals))}"
+        for (a, v), vals in by_group.items()
+    )
+
+
+def _variants_text(summary: pd.DataFrame) -> str:
+    """Which variants ran; the baseline every comparison is made against."""
+    text = f"Baseline: {ALGO_LABELS[BASELINE[0]]}'s `{BASELINE[1]}` variant."
+    others = summary.loc[summary["variant"] != "default", ["algo", "variant"]].drop_duplicates()
+    if others.empty:
+        return text
+    names = ", ".join(f"{ALGO_LABELS.get(a, a)} `{v}`" for a, v in others.itertuples(index=False))
+    return f"{text} Other variants, each compared with it: {names}."
+
+
+def _iqm_text(summary: pd.DataFrame) -> str:
+    """What the IQM over seeds means at this seed count: how many seeds it trims at each end."""
+    counts = sorted(set(summary.groupby(["env", "algo", "variant"])["seed"].nunique()))
+    parts = []
+    for n in counts:
+        cut = iqm_trimmed(n)
+        if cut == 0:
+            parts.append(f"with {n} seeds it trims none (below 4 seeds the IQM is the mean)")
+        else:
+            parts.append(f"with {n} seeds it trims {cut} at each end (the mean of the middle {n - 2 * cut})")
+    return "; ".join(parts)
+
+
+def _protocol(runs: pd.DataFrame | None, summary: pd.DataFrame, envs: Sequence[str], final_window: int) -> list[str]:
+    """The header's facts about the runs, read from their own ``config.yaml`` (via ``runs.csv``)."""
+    if runs is None:
+        return [
+            "Env versions and the evaluation protocol are not recorded here (no `runs.csv` given); "
+            f"a run's final return is the mean of its last {final_window} evaluations."
+        ]
+    ids = ", ".join(dict.fromkeys(runs.set_index("env").loc[list(envs), "gym_id"]))
+    dynamics = {"v5": "gymnasium's v5 dynamics", "paper": "v5 with the paper's (v2) dynamics restored"}
+    warmup = int(runs["warmup_evals"].sum())
+    return [
+        f"**Envs** (from the runs' `config.yaml`): {ids}; "
+        f"env dynamics: {_distinct(runs, 'env_dynamics', lambda d: f'`{d}` ({dynamics.get(d, d)})')}.",
+        f"**Evaluation**: every {_distinct(runs, 'eval_every', lambda x: f'{int(x):,}')} env steps, "
+        f"{_distinct(runs, 'eval_episodes', lambda x: str(int(x)))} episode(s) of the deterministic policy "
+        "(tanh of the mean action) on a separate env. Evaluations logged during the random warm-up "
+        f"(the first {_distinct(runs, 'init_exploration_steps', lambda x: f'{int(x):,}')} env steps) are "
+        f"left out of curves and final returns ({warmup} such evaluation{'s' if warmup != 1 else ''} here; runs "
+        "older than the `eval/warmup` column count none). "
+        f"A run's **final return** is the mean of its last {final_window} evaluations after the warm-up.",
+    ]
+
+
+def _fmt_duration(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "n/a"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s"
+
+
+def compute_table(runs: pd.DataFrame, envs: Sequence[str]) -> list[str]:
+    """Mean training wall-clock per run, per env and algorithm, and the share of each timed phase."""
+    phases = [*PHASES, *(c[5:-2] for c in runs.columns if c.startswith("time_") and c[5:-2] not in {*PHASES, OTHER})]
+    names = [PHASES.get(p, p) for p in phases]
+    lines = [
+        "| Env | Algorithm | Runs | Wall-clock per run: mean (min-max) | " + " | ".join(names) + " | other | Machine |",
+        "|" + "---|" * (len(phases) + 6),
+    ]
+    for env in envs:
+        for (algo, variant), g in runs[runs["env"] == env].groupby(["algo", "variant"], sort=False):
+            wall = g["wall_time_s"].to_numpy(dtype=float)
+            total = np.nansum(wall)
+            shares = [
+                f"{np.nansum(g[f'time_{p}_s'].to_numpy(dtype=float)) / total:.0%}" if total > 0 else "n/a"
+                for p in [*phases, OTHER]
+            ]
+            machines = [m for m in dict.fromkeys(g["machine"]) if m]
+            machine = machines[0] if len(machines) == 1 else f"{len(machines)} machines: " + "; ".join(machines)
+            cells = [
+                our_env_id(env),
+                ALGO_LABELS.get(algo, algo) + ("" if variant == "default" else f" (`{variant}`)"),
+                str(len(g)),
+                f"{_fmt_duration(np.nanmean(wall))} ({_fmt_duration(np.nanmin(wall))}-{_fmt_duration(np.nanmax(wall))})"
+                if np.isfinite(wall).any()
+                else "n/a",
+                *shares,
+                machine if machine != UNKNOWN else "unknown (no `provenance.yaml`)",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def render_table(
     summary: pd.DataFrame,
     stats: pd.DataFrame,
     curves: pd.DataFrame,
+    runs: pd.DataFrame | None = None,
     *,
     envs: Sequence[str],
     config_files: Sequence[str],
@@ -259,7 +395,11 @@ def render_table(
     stats_path: str = "results/stats.csv",
     reference: pd.DataFrame | None = None,
 ) -> str:
-    """The whole ``table.md`` as a string (ends with a newline); one row per env of ``envs``, in order."""
+    """The whole ``table.md`` as a string (ends with a newline); one row per env of ``envs``, in order.
+
+    ``runs`` (``runs.csv``) supplies the header's env versions and evaluation protocol and the compute
+    table; without it they are marked as not recorded.
+    """
     missing = sorted(set(envs) - set(summary["env"]))
     if missing:
         raise ValueError(f"no runs for env(s) {', '.join(missing)} in the summary")
@@ -268,29 +408,57 @@ def render_table(
     seeds = summary.groupby(["env", "algo", "variant"])["seed"].nunique()
     seed_text = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()} to {seeds.max()}"
     algos = ", ".join(ALGO_LABELS.get(a, a) for a in dict.fromkeys(summary["algo"]))
-    overall = _stat(stats, "all", METHOD, "default", "iqm_normalized_return")
+    overall = _stat(stats, "all", METHOD, "default", "iqm_ratio")
+    efficiency = [(env, _stat(stats, env, METHOD, "default", "sample_efficiency")) for env in envs]
 
     out = [
         "# MBPO vs SAC on MuJoCo v5",
         "",
         f"Produced by `snakemake` from {' + '.join(f'`{f}`' for f in config_files)} (protocol `{name}`): "
-        f"{len(envs)} envs x {algos}, {seed_text} seeds per env and algorithm, {len(summary)} runs.",
-        f"A run's final return is the mean of its last {final_window} evaluations (deterministic policy). "
-        f"IQM = interquartile mean over seeds; intervals are {conf} percentile-bootstrap CIs over seeds; "
-        f"p-values are two-sided, Holm-adjusted across envs in parentheses. All estimates: `{stats_path}`.",
+        f"{len(envs)} envs x {algos}, {seed_text} seeds per env and algorithm, {len(summary)} runs. "
+        f"{_variants_text(summary)}",
+        "",
+        *_protocol(runs, summary, envs, final_window),
+        "",
+        f"**Statistics**: IQM = interquartile mean over seeds; {_iqm_text(summary)}. Intervals are {conf} "
+        "percentile-bootstrap CIs, resampling seeds within each env and algorithm. p-values are two-sided, "
+        f"Holm-adjusted across envs in parentheses. Every estimate, with its note: `{stats_path}`.",
         "",
         "## Our runs",
         "",
         *_main_table(summary, stats, envs, conf),
         "",
-        "Sample efficiency = env steps SAC's IQM curve needs to reach MBPO's final IQM, divided by MBPO's "
-        "steps (`> x`: SAC never got there within its budget, so x is a lower bound).",
+        "**Sample efficiency**: how many times fewer env steps MBPO needs to reach SAC's final performance. "
+        "The threshold is SAC's final IQM; x = (env steps SAC's IQM curve needs to reach it, at most its "
+        "budget) / (env steps MBPO's IQM curve needs), CI by resampling seeds. `<= x`: MBPO never reached "
+        f"it within its budget, so x is an upper bound. *{NOT_ESTABLISHED}*: the CI includes 1, the two IQM "
+        "curves' CI bands overlap at every step, or a group has fewer than 2 seeds.",
+        "",
+        *[f"- {our_env_id(env)}: {row['note']}." for env, row in efficiency if row is not None],
+        "",
+        "**P(MBPO > SAC)**: the probability that a random MBPO run beats a random SAC run (ties count half); "
+        "the Mann-Whitney test beside it tests exactly P = 0.5. **Mean MBPO - SAC**: the difference of mean "
+        "final returns, with Welch's t-test.",
     ]
-    if overall is not None:
+    improvement = _stat(stats, "all", METHOD, "default", "prob_improvement")
+    if overall is not None or improvement is not None:
+        parts = [f"the IQM ratio is the {overall['note']}" if overall is not None else ""]
+        parts.append(f"P(MBPO > SAC) is the {improvement['note']}" if improvement is not None else "")
         out += [
             "",
-            f"Across envs, the IQM of MBPO's final returns normalised by SAC's mean return per env is "
-            f"{_fmt_ci(overall, _fmt_ratio)} ({overall['note']}).",
+            f"**All envs**: {'; '.join(p for p in parts if p)}. Both CIs resample seeds within each env and algorithm.",
+        ]
+    if runs is not None:
+        out += [
+            "",
+            "## Compute",
+            "",
+            "Training wall-clock of one run (the last `wall_time_s` of its `metrics.csv`, summed across "
+            "resumes), and the share of the total spent in each timed phase (the `time/*_s` columns; "
+            "*other* is what no phase timed). The machine comes from each run's `provenance.yaml`. Curves "
+            "against wall-clock hours: `figures/curves_<env>.png`, right panel.",
+            "",
+            *compute_table(runs, envs),
         ]
     out += [
         "",
