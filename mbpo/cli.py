@@ -9,9 +9,25 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from mbpo.analysis.cli import register as register_analysis
-from mbpo.config import ALGOS, ConfigError, load_yaml, parse_set, resolve
+from mbpo.checkpoint import CheckpointError
+from mbpo.config import ALGOS, Config, ConfigError, load_yaml, parse_set, resolve
+from mbpo.envs import env_spec
+from mbpo.guards import NumericalError
+from mbpo.rundir import RunDirError, discard_checkpoint, plan_run, remove_temporaries, restore_outputs
+from mbpo.runtime import resolve_device
+
+# What a command may fail with for a reason the user can fix: one line, no traceback, exit status 1.
+USER_ERRORS = (ConfigError, RunDirError, CheckpointError, NumericalError)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,33 +53,77 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config key, e.g. --set rollout_batch_size=10000 --set sac.lr=1e-3 (repeatable)",
     )
     train.add_argument("--device", help="auto (default), cpu or cuda")
-    train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    train.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the run directory's checkpoint and train from scratch (default: resume from it)",
+    )
     train.set_defaults(handler=run_train)
 
     register_analysis(commands)
     return parser
 
 
+def _same_env(a: Any, b: Any) -> bool:
+    try:
+        return env_spec(str(a)).short_name == env_spec(str(b)).short_name
+    except ValueError:
+        return a == b
+
+
+def check_config_file_agrees(path: Path, data: dict[str, Any], flags: dict[str, Any]) -> None:
+    """A config file resolved under another env, algo or variant than the flags name would mix two
+    presets (e.g. Hopper's rollout schedule in a Walker2d run): refuse it."""
+    for key in ("env", "algo", "variant"):
+        if key in data and flags.get(key) is not None:
+            same = _same_env(data[key], flags[key]) if key == "env" else data[key] == flags[key]
+            if not same:
+                raise ConfigError(
+                    f"{path}: {key} is {data[key]!r} but --{key} is {flags[key]!r}; the file's other values were "
+                    f"resolved for its own {key}: use a config file of the run you want, or drop that key from it"
+                )
+
+
 def run_train(args: argparse.Namespace) -> None:
+    """Check everything first (config, run directory, checkpoint), then train, resume or do nothing."""
     flags = {k: getattr(args, k) for k in ("env", "algo", "variant", "seed", "steps", "device")}
-    cfg = resolve(
-        load_yaml(args.config) if args.config else {},
-        {k: v for k, v in flags.items() if v is not None},
-        parse_set(args.overrides),
-    )
+    flags = {k: v for k, v in flags.items() if v is not None}
+    config_file = load_yaml(args.config) if args.config else {}
+    cfg = resolve(config_file, flags, parse_set(args.overrides))
+    if args.config:
+        check_config_file_agrees(args.config, config_file, flags)
+    try:
+        device = resolve_device(cfg.device)
+    except RuntimeError as err:
+        raise ConfigError(f"device {cfg.device!r}: {err}") from None
+    plan = plan_run(cfg, args.out, device.type, restart=args.restart)
+    if plan.finished:
+        if plan.checkpoint is not None and restore_outputs(args.out, plan.checkpoint):
+            print(f"{args.out}: rewrote metrics.csv and config.yaml from the final checkpoint", file=sys.stderr)
+        print(f"{args.out}: this run already finished ({cfg.steps} env steps); nothing to do (--restart: train again)")
+        return
+    if args.out.is_dir():
+        if args.restart:
+            discard_checkpoint(args.out)
+        remove_temporaries(args.out)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
+    train(cfg, args.out, quiet=args.quiet, resume=plan.checkpoint)
+
+
+def train(cfg: Config, out_dir: Path, quiet: bool = False, resume: dict[str, Any] | None = None) -> None:
     if cfg.algo == "sac":
         from baselines.sac import train_sac
 
-        train_sac(cfg, args.out, quiet=args.quiet)
+        train_sac(cfg, out_dir, quiet=quiet, resume=resume)
     else:
         from mbpo.train import train_mbpo
 
-        train_mbpo(cfg, args.out, quiet=args.quiet)
+        train_mbpo(cfg, out_dir, quiet=quiet, resume=resume)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,6 +132,11 @@ def main(argv: list[str] | None = None) -> None:
         args.handler(args)
     except ConfigError as err:
         sys.exit(f"mbpo {args.command}: config error: {err}")
+    except USER_ERRORS as err:
+        sys.exit(f"mbpo {args.command}: {err}")
+    except OSError as err:  # e.g. an --out that cannot be created or written
+        where = f"{err.filename}: " if err.filename else ""
+        sys.exit(f"mbpo {args.command}: {where}{err.strerror or err}")
 
 
 if __name__ == "__main__":

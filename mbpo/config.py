@@ -62,6 +62,10 @@ class Config:
     wandb_project: str = "mbpo-bench"
     wandb_mode: str = "offline"  # "offline" (sync later with `wandb sync`), "online" or "disabled"
 
+    # Checkpoints (they never change the numbers; a resume may change them).
+    checkpoint_every: int | None = None  # env steps between checkpoints; None: every epoch_length
+    keep_checkpoint: bool = False  # keep the final state as checkpoint.pt when the run finishes
+
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
 
@@ -186,7 +190,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{path}: cannot read the config file ({reason})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
     return data
@@ -239,6 +247,10 @@ def validate(cfg: Config) -> None:
     ):
         value = getattr(cfg, name)
         _require(value > 0, f"{name} must be a positive integer, got {value}")
+    _require(
+        cfg.checkpoint_every is None or cfg.checkpoint_every > 0,
+        f"checkpoint_every must be a positive integer or null, got {cfg.checkpoint_every}",
+    )
     _require(
         cfg.init_exploration_steps >= 0,
         f"init_exploration_steps must be >= 0, got {cfg.init_exploration_steps}",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 import torch
 
 from mbpo.buffer import ReplayBuffer
+from mbpo.checkpoint import env_state, load_env_state
 from mbpo.sac import SAC
 
 
@@ -45,6 +48,24 @@ class EnvRunner:
         """Mean return of the training episodes finished since the last call (None if none finished)."""
         returns, self.finished_returns = self.finished_returns, []
         return float(np.mean(returns)) if returns else None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The env mid-episode (simulator, RNGs, time limit), the current observation and episode return.
+
+        The buffer is not included: it is checkpointed on its own.
+        """
+        return {
+            "env": env_state(self.env),
+            "obs": torch.from_numpy(np.array(self.obs)),
+            "episode_return": self._episode_return,
+            "finished_returns": list(self.finished_returns),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        load_env_state(self.env, state["env"])
+        self.obs = state["obs"].numpy()
+        self._episode_return = state["episode_return"]
+        self.finished_returns = list(state["finished_returns"])
 
 
 def evaluate(agent: SAC, env: gym.Env, episodes: int, device: torch.device) -> np.ndarray:

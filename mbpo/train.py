@@ -2,17 +2,22 @@
 
 Read `train_mbpo` top to bottom: a random warm-up; then, every ``model_train_freq`` env steps, refit the
 ensemble on all real data and branch ``rollout_batch_size`` k-step rollouts into the model buffer; every
-env step, act in the real env and take G SAC updates on batches that are ``real_ratio`` real.
+env step, act in the real env and take G SAC updates on batches that are ``real_ratio`` real. The run's
+state lives in the `Session` and in `ModelSide`, both checkpointed every ``checkpoint_every`` env steps.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from mbpo.buffer import Batch, ReplayBuffer, sample_mixed
+from mbpo.checkpoint import Checkpoint, buffer_state, load_buffer_state
 from mbpo.config import Config
+from mbpo.guards import DROPPED_ROLLOUT, NONFINITE_MODEL
 from mbpo.models.ensemble import GaussianEnsemble
 from mbpo.models.training import fit_ensemble, make_optimizer
 from mbpo.rollout import branched_rollout, model_buffer_capacity, rollout_length
@@ -33,6 +38,8 @@ MBPO_COLUMNS = (
     "rollout/transitions",
     "rollout/alive_fraction",
     "rollout/model_buffer_size",
+    NONFINITE_MODEL,
+    DROPPED_ROLLOUT,
     "time/model_s",
     "time/rollout_s",
 )
@@ -46,44 +53,80 @@ def model_training_data(buffer: ReplayBuffer) -> tuple[torch.Tensor, torch.Tenso
     return inputs, targets
 
 
-def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False) -> None:
-    """Run MBPO for ``cfg.steps`` env steps, writing ``config.yaml`` and ``metrics.csv`` to ``out_dir``."""
+@dataclass
+class ModelSide:
+    """MBPO's state beyond SAC's: the ensemble, its optimizer (kept across refits, as official), the model
+    buffer, and the last refit's diagnostics (repeated in every metrics row until the next refit)."""
+
+    ensemble: GaussianEnsemble
+    optim: torch.optim.Optimizer
+    buffer: ReplayBuffer
+    log: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, cfg: Config, obs_dim: int, act_dim: int, device: torch.device) -> ModelSide:
+        ensemble = GaussianEnsemble(obs_dim, act_dim, cfg.model).to(device)
+        buffer = ReplayBuffer(1, obs_dim, act_dim, device)  # sized when k is known
+        return cls(ensemble, make_optimizer(ensemble), buffer)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "ensemble": self.ensemble.state_dict(),
+            "optim": self.optim.state_dict(),
+            "buffer": buffer_state(self.buffer),
+            "log": dict(self.log),
+        }
+
+    def load_state_dict(self, state: Checkpoint) -> None:
+        self.ensemble.load_state_dict(state["ensemble"])
+        self.optim.load_state_dict(state["optim"])
+        load_buffer_state(self.buffer, state["buffer"])
+        self.log = dict(state["log"])
+
+
+def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False, resume: Checkpoint | None = None) -> None:
+    """Run MBPO for ``cfg.steps`` env steps, writing ``config.yaml`` and ``metrics.csv`` to ``out_dir``;
+    with ``resume`` (a checkpoint of this run), continue after the checkpoint's env step instead."""
     run = open_session(cfg, out_dir, MBPO_COLUMNS, quiet=quiet)
-    model = GaussianEnsemble(run.obs_dim, run.act_dim, cfg.model).to(run.device)
-    model_optim = make_optimizer(model)
+    model = ModelSide.create(cfg, run.obs_dim, run.act_dim, run.device)
     is_terminal = termination_fn(cfg.env)
-    model_buffer = ReplayBuffer(1, run.obs_dim, run.act_dim, run.device)  # sized when k is known
-    model_log: dict[str, float] = {}
+    run.start(resume, model=model)
 
     for step in run.env_steps():
         learning_step = step - 1 - cfg.init_exploration_steps  # env steps taken since learning began
         if learning_step >= 0 and learning_step % cfg.model_train_freq == 0:
-            with run.timed("model"):
-                fit = fit_ensemble(model, model_optim, *model_training_data(run.env_buffer), cfg.model, run.generator)
-            k = rollout_length(cfg.rollout_schedule, epoch=learning_step // cfg.epoch_length)
-            with run.timed("rollout"):
-                model_buffer.resize(model_buffer_capacity(cfg, k))
-                start = run.env_buffer.sample(cfg.rollout_batch_size, run.generator).obs
-                rollout = branched_rollout(model, run.agent, is_terminal, start, k, run.generator)
-                model_buffer.add_batch(rollout.transitions)
-            model_log = fit.as_metrics() | {
-                "model/elites": " ".join(map(str, fit.elites)),
-                "rollout/length": k,
-                "rollout/transitions": len(rollout.transitions),
-                "rollout/alive_fraction": float(rollout.alive_fraction),
-            }
+            with run.timed("model"), run.guards.model_fit(step, model.ensemble, model.optim) as fitted:
+                fit = fit_ensemble(
+                    model.ensemble, model.optim, *model_training_data(run.env_buffer), cfg.model, run.generator
+                )
+            if fitted.ok:  # else the fit went non-finite: the model is back as it was, and no rollouts
+                k = rollout_length(cfg.rollout_schedule, epoch=learning_step // cfg.epoch_length)
+                with run.timed("rollout"):
+                    model.buffer.resize(model_buffer_capacity(cfg, k))
+                    start = run.env_buffer.sample(cfg.rollout_batch_size, run.generator).obs
+                    rollout = branched_rollout(model.ensemble, run.agent, is_terminal, start, k, run.generator)
+                    transitions = run.guards.finite_transitions(rollout.transitions)
+                    model.buffer.add_batch(transitions)
+                model.log = fit.as_metrics() | {
+                    "model/elites": " ".join(map(str, fit.elites)),
+                    "rollout/length": k,
+                    "rollout/transitions": len(transitions),
+                    "rollout/alive_fraction": float(rollout.alive_fraction),
+                }
 
         with run.timed("env"):
             run.act_and_store(step)
 
         if learning_step >= 0:
-            with run.timed("policy"):
+            with run.timed("policy"), run.sac_updates() as updates:
                 for _ in range(cfg.num_train_repeat):
                     batch = sample_mixed(
-                        run.env_buffer, model_buffer, cfg.sac.batch_size, cfg.real_ratio, run.generator
+                        run.env_buffer, model.buffer, cfg.sac.batch_size, cfg.real_ratio, run.generator
                     )
-                    run.update_metrics.add(run.agent.update(batch))
+                    updates.append(run.agent.update(batch))
 
         if run.eval_due(step):
-            run.evaluate_and_log(step, model_log | {"rollout/model_buffer_size": len(model_buffer)})
-    run.close()
+            run.evaluate_and_log(step, model.log | {"rollout/model_buffer_size": len(model.buffer)})
+        if run.checkpoint_due(step):
+            run.save_checkpoint(step)
+    run.finish()

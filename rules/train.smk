@@ -1,4 +1,9 @@
 # One training run per (env, algo, variant, seed). Threads, memory, runtime and GPUs come from the profile.
+#
+# The run's checkpoint.pt is deliberately not an output: Snakemake deletes the outputs of a job that was
+# interrupted or failed, and its rerun (`rerun-incomplete` in the profiles) resumes from the checkpoint,
+# rewriting metrics.csv and config.yaml from it; the log says from which env step. A finished run deletes
+# its checkpoint unless `keep_checkpoint` is set in the overrides.
 
 
 rule train:
