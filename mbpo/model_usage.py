@@ -15,6 +15,7 @@ The training loop asks this module for its components, so that with the defaults
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -52,6 +53,20 @@ def rollout_schedule(cfg: Config) -> tuple[int, int, int, int]:
     ``rollout_fixed_length`` is set (``[0, 0, k, k]`` gives k at every epoch)."""
     k = fixed_length(cfg.rollout_schedule, cfg.rollout_fixed_length)
     return cfg.rollout_schedule if k is None else (0, 0, k, k)
+
+
+def rollout_lengths(cfg: Mapping[str, Any]) -> list[int]:
+    """The k of each epoch a run reaches (epoch 0 starts when the warm-up ends), from a resolved config
+    as a dict (`Config.to_dict`, or a run's ``config.yaml``; a missing ``rollout_fixed_length`` is None)."""
+    from mbpo.rollout import rollout_length  # mbpo.rollout imports mbpo.config, which imports this module
+
+    schedule = tuple(cfg["rollout_schedule"])
+    learning_steps = cfg["steps"] - cfg["init_exploration_steps"]
+    if learning_steps <= 0:
+        return []
+    k = fixed_length(schedule, cfg.get("rollout_fixed_length"))
+    epochs = range((learning_steps - 1) // cfg["epoch_length"] + 1)
+    return [k if k is not None else rollout_length(schedule, epoch) for epoch in epochs]
 
 
 def never_terminates(next_obs: torch.Tensor) -> torch.Tensor:
