@@ -20,7 +20,7 @@ validate(config, "config/schema.yaml")
 wildcard_constraints:
     env="[a-z0-9]+",
     algo="mbpo|sac",
-    variant="[a-z0-9][a-z0-9_]*",
+    variant="[a-z0-9][a-z0-9_-]*",
     seed=r"\d+",
 
 

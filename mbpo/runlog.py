@@ -18,6 +18,7 @@ import torch
 import yaml
 
 from mbpo.config import Config
+from mbpo.provenance import mark_finished, write_provenance
 
 BASE_COLUMNS = ("env_step", "eval_return_mean", "eval_return_std", "eval_episodes", "wall_time_s")
 SAC_COLUMNS = (
@@ -47,11 +48,12 @@ class RunLog:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.columns = BASE_COLUMNS + tuple(c for c in columns if c not in BASE_COLUMNS)
         (self.out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        self.provenance = write_provenance(self.out_dir)
         self._file = open(self.out_dir / "metrics.csv", "w", newline="")  # noqa: SIM115 (lives with the run)
         self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
         self._writer.writeheader()
         self._file.flush()
-        self._wandb = _start_wandb(self.out_dir, cfg)
+        self._wandb = _start_wandb(self.out_dir, cfg, self.provenance)
 
     def log(self, row: Mapping[str, Any]) -> None:
         unknown = set(row) - set(self.columns)
@@ -64,6 +66,7 @@ class RunLog:
 
     def close(self) -> None:
         self._file.close()
+        mark_finished(self.out_dir)
         if self._wandb is not None:
             self._wandb.finish()
 
@@ -74,7 +77,7 @@ class RunLog:
         self.close()
 
 
-def _start_wandb(out_dir: Path, cfg: Config):
+def _start_wandb(out_dir: Path, cfg: Config, provenance: Mapping[str, Any]):
     """Open the W&B mirror; ``WANDB_MODE`` in the environment wins over the config (tests set disabled)."""
     mode = os.environ.get("WANDB_MODE", cfg.wandb_mode)
     if mode == "disabled":
@@ -86,7 +89,7 @@ def _start_wandb(out_dir: Path, cfg: Config):
             project=os.environ.get("WANDB_PROJECT", cfg.wandb_project),
             group=f"{cfg.env}/{cfg.algo}/{cfg.variant}",
             name=run_name(cfg),
-            config=cfg.to_dict(),
+            config={**cfg.to_dict(), "provenance": dict(provenance)},
             dir=str(out_dir),
             mode=mode,
             reinit="finish_previous",

@@ -31,6 +31,7 @@ SUMMARY_COLUMNS = [
     "n_evals",
     "target_steps",
     "window_start_step",
+    "env_dynamics",
 ]
 REQUIRED_METRICS = ("env_step", "eval_return_mean")
 _RUN_PATH = re.compile(r"(?P<env>[^/]+)/(?P<algo>[^/]+)/(?P<variant>[^/]+)/seed(?P<seed>\d+)$")
@@ -65,6 +66,7 @@ class Run:
     env_steps: np.ndarray  # (n_evals,), strictly increasing
     returns: np.ndarray  # (n_evals,), mean deterministic evaluation return at each step
     target_steps: int  # the budget from the run's config.yaml
+    env_dynamics: str = "v5"  # the run's `env_dynamics` (runs from before the option: gymnasium's v5)
 
 
 def _read_config(path: Path, key: RunKey) -> dict:
@@ -150,6 +152,7 @@ def load_run(metrics_path: str | Path) -> Run:
         env_steps=frame["env_step"].to_numpy(dtype=np.int64),
         returns=frame["eval_return_mean"].to_numpy(dtype=float),
         target_steps=int(cfg["steps"]),
+        env_dynamics=str(cfg.get("env_dynamics", "v5")),
     )
 
 
@@ -171,6 +174,7 @@ def summarize(run: Run, final_window: int) -> dict:
         "n_evals": n,
         "target_steps": run.target_steps,
         "window_start_step": int(run.env_steps[-final_window]),
+        "env_dynamics": run.env_dynamics,
     }
 
 
@@ -189,6 +193,14 @@ def aggregate(metrics_paths: Iterable[str | Path], final_window: int) -> tuple[p
         runs[run.key] = run
     if not runs:
         raise RunError("no runs given")
+    dynamics: dict[str, Run] = {}
+    for run in runs.values():  # an env's comparisons need one set of dynamics across all its runs
+        first = dynamics.setdefault(run.key.env, run)
+        if run.env_dynamics != first.env_dynamics:
+            raise RunError(
+                f"{run.path}: env_dynamics {run.env_dynamics!r}, but {first.path} has {first.env_dynamics!r}; "
+                f"runs of one env must share their dynamics to be compared"
+            )
     curves = pd.DataFrame(
         [
             (r.key.env, r.key.algo, r.key.variant, r.key.seed, int(step), float(ret))
