@@ -75,9 +75,19 @@ def test_smoke_protocol_plans_16_runs_with_overrides(workflow: Path) -> None:
 
 
 def test_a_variant_is_one_list_entry(workflow: Path) -> None:
-    (workflow / "ablation.yaml").write_text("variants: [default, penalty]\n")
-    counts = job_counts(snakemake(workflow, "all", configfile="ablation.yaml"))
-    assert counts["train"] == 60  # 20 more MBPO runs; the SAC baseline stays `default`
+    (workflow / "variant.yaml").write_text("variants: {sac: [default, mbpo-entropy]}\n")
+    result = snakemake(workflow, "all", configfile="variant.yaml")
+    assert job_counts(result)["train"] == 60  # 20 more SAC runs; MBPO keeps its `default` from config.yaml
+    command = next(line for line in result.stdout.splitlines() if "--variant mbpo-entropy" in line)
+    assert "--algo sac" in command and "results/runs/" in command and "/sac/mbpo-entropy/seed" in command
+
+
+def test_an_unknown_variant_fails_naming_it_and_the_allowed_ones(workflow: Path) -> None:
+    (workflow / "bad.yaml").write_text("variants: {mbpo: [default, mbpo-entropy]}\n")
+    result = snakemake(workflow, "all", configfile="bad.yaml")
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "unknown variant(s) mbpo-entropy for mbpo; allowed: default" in out
 
 
 @pytest.mark.parametrize(
@@ -89,6 +99,7 @@ def test_a_variant_is_one_list_entry(workflow: Path) -> None:
         ({"seeds": [0]}, "seeds"),
         ({"steps": {"hopper": 0}}, "steps"),
         ({"wandb": {"mode": "ofline"}}, "ofline"),
+        ({"variants": {"ppo": ["default"]}}, "ppo"),
     ],
 )
 def test_a_bad_config_fails_naming_the_key(workflow: Path, config: dict, named: str) -> None:
