@@ -1,7 +1,9 @@
 """Run configuration: typed defaults, the paper's per-env presets, and validated overrides.
 
 A run's config is resolved in layers, each overriding the last:
-``Config`` defaults → the env's paper preset (`PRESETS`) → ``--config FILE`` → ``--set key=value``.
+``Config`` defaults → the env's preset for the algorithm (`preset`) → the variant's overrides
+(`mbpo.variants`) → ``--config FILE`` → ``--set key=value``. The result records every effective value
+(the SAC target entropy included), so ``config.yaml`` alone reproduces the run.
 Keys keep the official MBPO names (``num_train_repeat``, ``rollout_schedule``, …) so that a reader can map
 them onto jannerm/mbpo's ``examples/config/<env>/0.py``. Nested sections are addressed with a dot:
 ``--set sac.lr=1e-3``, ``--set model.num_elites=3``.
@@ -20,14 +22,14 @@ from typing import Any
 
 import yaml
 
-from mbpo.envs import ENV_SPECS, env_spec
+from mbpo.envs import ENV_DYNAMICS, ENV_SPECS, env_spec
 from mbpo.model_usage import validate_usage
 from mbpo.models.ensemble import EnsembleConfig
 from mbpo.models.termination_net import TerminationNetConfig
 from mbpo.sac import SACConfig
+from mbpo.variants import get_variant
 
 ALGOS = ("sac", "mbpo")
-VARIANTS = ("default",)
 DEVICES = ("auto", "cpu", "cuda")
 WANDB_MODES = ("offline", "online", "disabled")
 
@@ -38,7 +40,8 @@ class Config:
 
     env: str = "hopper"  # short name or gymnasium id, see `mbpo.envs.ENV_SPECS`
     algo: str = "mbpo"  # "mbpo" or "sac" (the model-free baseline)
-    variant: str = "default"  # named ablation of the algorithm
+    variant: str = "default"  # a named variant of the algorithm, see `mbpo.variants`
+    env_dynamics: str = "v5"  # "v5" (gymnasium's task) or "paper" (the paper's v2 dynamics where restorable)
     seed: int = 0  # drives torch, numpy, env resets and action sampling
     steps: int = 125_000  # total env steps, the random warm-up included
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
@@ -80,13 +83,15 @@ class Config:
 
     @property
     def target_entropy(self) -> float:
+        """SAC's entropy target: ``sac.target_entropy`` (always set by `resolve`), else the preset's."""
         if self.sac.target_entropy is not None:
             return self.sac.target_entropy
-        return env_spec(self.env).target_entropy
+        return preset(self.env, self.algo)["sac"]["target_entropy"]
 
 
-# The paper's settings per env. Sources: jannerm/mbpo examples/config/<env>/0.py (num_train_repeat,
-# rollout_schedule, epoch_length, init exploration) and the x-axis of the paper's Figure 2 (steps).
+# MBPO's settings per env. Sources: jannerm/mbpo examples/config/<env>/0.py (num_train_repeat,
+# rollout_schedule, epoch_length, init exploration, target_entropy: `mbpo.envs`) and the x-axis of the
+# paper's Figure 2 (steps). SAC inside MBPO keeps softlearning's values (`SAC_PRESET`'s sources).
 PRESETS: dict[str, dict[str, Any]] = {
     "hopper": {"steps": 125_000, "num_train_repeat": 20, "rollout_schedule": (20, 150, 1, 15)},
     "walker2d": {"steps": 300_000, "num_train_repeat": 20, "rollout_schedule": (20, 150, 1, 1)},
@@ -101,8 +106,39 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_every": 250,
     },
 }
-# The model-free baseline keeps the env's budget and evaluation grid but does one update per env step.
-SAC_PRESET: dict[str, Any] = {"num_train_repeat": 1}
+# The model-free baseline: SAC as its authors published it (Haarnoja et al., 2018, "Soft Actor-Critic
+# Algorithms and Applications"), i.e. rail-berkeley/softlearning's settings. It keeps the env's budget and
+# evaluation grid above, so both algorithms are measured at the same env steps. Sources:
+#   [sl-variants] softlearning examples/development/variants.py: ALGORITHM_PARAMS_ADDITIONAL['SAC'] and
+#                 get_variant_spec_base (policy and Q hidden layers (M, M), M = 256; batch_size 256;
+#                 replay pool min(1e6, total steps); n_train_repeat 1).
+#   [sl-sac]      softlearning softlearning/algorithms/sac.py: target_entropy 'auto' = -prod(action shape),
+#                 log alpha initialised at 0.
+# Warm-up: softlearning takes 10 x max_path_length = 10,000 random steps (`num_warmup_samples`; earlier
+# versions of that file: n_initial_exploration_steps = 1,000 for SAC). We keep MBPO's (5,000; InvertedPendulum
+# 500), so that both algorithms start learning from the same amount of random data (see the README).
+SAC_PRESET: dict[str, Any] = {
+    "num_train_repeat": 1,  # [sl-variants] n_train_repeat
+    "replay_size": 1_000_000,  # [sl-variants] replay pool max_size
+    "sac": {
+        "hidden_sizes": (256, 256),  # [sl-variants] hidden_layer_sizes (M, M)
+        "lr": 3e-4,  # [sl-variants] policy_lr = Q_lr = alpha_lr
+        "gamma": 0.99,  # [sl-variants] discount
+        "tau": 5e-3,  # [sl-variants] tau, target_update_interval 1
+        "batch_size": 256,  # [sl-variants] batch_size
+        "init_alpha": 1.0,  # [sl-sac] log alpha starts at 0
+        # target_entropy: -|A| per env ([sl-sac] 'auto'), set in `preset`
+    },
+}
+
+
+def preset(env: str, algo: str) -> dict[str, Any]:
+    """The env's preset layer for ``algo``, target entropy included: MBPO's per-env value, or -|A| for SAC."""
+    spec = env_spec(env)
+    if algo == "sac":
+        sac = {**SAC_PRESET["sac"], "target_entropy": spec.published_target_entropy}
+        return {**PRESETS[spec.short_name], **SAC_PRESET, "sac": sac}
+    return {**PRESETS[spec.short_name], "sac": {"target_entropy": spec.mbpo_target_entropy}}
 
 
 class ConfigError(ValueError):
@@ -210,22 +246,29 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def resolve(*layers: Mapping[str, Any]) -> Config:
-    """The run's full config: defaults → the env/algo preset → each layer in turn; then validated.
+    """The run's full config: defaults → the env/algo preset → the variant → each layer in turn; validated.
 
-    Layers are nested dicts (a YAML file, CLI flags, ``--set`` pairs), later ones winning.
+    Layers are nested dicts (a YAML file, CLI flags, ``--set`` pairs), later ones winning. A
+    ``sac.target_entropy`` left null means the preset's (or the variant's) value, which is recorded.
     """
     head = Config()
-    for layer in layers:  # env and algo choose the preset, so settle them first
-        head = _merge(head, {k: v for k, v in layer.items() if k in ("env", "algo")})
+    for layer in layers:  # env, algo and variant choose the preset layers, so settle them first
+        head = _merge(head, {k: v for k, v in layer.items() if k in ("env", "algo", "variant")})
     try:
         short_env = env_spec(head.env).short_name
     except ValueError as err:
         raise ConfigError(str(err)) from None
     _require(head.algo in ALGOS, f"unknown algo {head.algo!r}; allowed: {', '.join(ALGOS)}")
-    preset = {**PRESETS[short_env], **(SAC_PRESET if head.algo == "sac" else {})}
-    cfg = _merge(Config(), preset)
+    try:
+        variant = get_variant(head.algo, head.variant)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    base = _merge(_merge(Config(), preset(short_env, head.algo)), variant.overrides_for(short_env))
+    cfg = base
     for layer in layers:
         cfg = _merge(cfg, layer)
+    if cfg.sac.target_entropy is None:
+        cfg = dataclasses.replace(cfg, sac=dataclasses.replace(cfg.sac, target_entropy=base.sac.target_entropy))
     cfg = dataclasses.replace(cfg, env=short_env)
     validate(cfg)
     return cfg
@@ -240,7 +283,14 @@ def validate(cfg: Config) -> None:
     """Refuse configs that cannot run, naming the bad value and what is allowed."""
     _require(cfg.env in ENV_SPECS, f"unknown env {cfg.env!r}; allowed: {', '.join(ENV_SPECS)}")
     _require(cfg.algo in ALGOS, f"unknown algo {cfg.algo!r}; allowed: {', '.join(ALGOS)}")
-    _require(cfg.variant in VARIANTS, f"unknown variant {cfg.variant!r}; allowed: {', '.join(VARIANTS)}")
+    try:
+        get_variant(cfg.algo, cfg.variant)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    _require(
+        cfg.env_dynamics in ENV_DYNAMICS,
+        f"unknown env_dynamics {cfg.env_dynamics!r}; allowed: {', '.join(ENV_DYNAMICS)}",
+    )
     _require(cfg.device in DEVICES, f"unknown device {cfg.device!r}; allowed: {', '.join(DEVICES)}")
     _require(cfg.wandb_mode in WANDB_MODES, f"wandb_mode {cfg.wandb_mode!r}; allowed: {', '.join(WANDB_MODES)}")
     for name in (
@@ -265,6 +315,12 @@ def validate(cfg: Config) -> None:
         f"init_exploration_steps must be >= 0, got {cfg.init_exploration_steps}",
     )
     _require(cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}")
+    _require(
+        cfg.epoch_length % cfg.model_train_freq == 0,
+        f"epoch_length ({cfg.epoch_length}) must be a multiple of model_train_freq ({cfg.model_train_freq}): "
+        "MBPO refits and branches rollouts every model_train_freq env steps and sizes its model buffer for "
+        "epoch_length / model_train_freq rollout batches per epoch",
+    )
     _require(0.0 <= cfg.real_ratio <= 1.0, f"real_ratio must lie in [0, 1], got {cfg.real_ratio}")
     e0, e1, k0, k1 = cfg.rollout_schedule
     _require(
@@ -277,6 +333,7 @@ def validate(cfg: Config) -> None:
     _require(0.0 < cfg.sac.tau <= 1.0, f"sac.tau must lie in (0, 1], got {cfg.sac.tau}")
     _require(0.0 <= cfg.sac.gamma < 1.0, f"sac.gamma must lie in [0, 1), got {cfg.sac.gamma}")
     _require(cfg.sac.lr > 0 and cfg.sac.init_alpha > 0, "sac.lr and sac.init_alpha must be positive")
+    _require(cfg.sac.target_entropy is not None, "sac.target_entropy must be a number (resolve() sets it)")
     if cfg.init_exploration_steps >= cfg.steps:
         print(
             f"warning: init_exploration_steps ({cfg.init_exploration_steps}) >= steps ({cfg.steps}): "

@@ -27,6 +27,7 @@ import yaml
 from mbpo.checkpoint import write_atomic
 from mbpo.config import Config
 from mbpo.failpoints import fault_point
+from mbpo.provenance import mark_finished, mark_resumed, read_provenance, write_provenance
 
 BASE_COLUMNS = ("env_step", "eval_return_mean", "eval_return_std", "eval_episodes", "wall_time_s")
 SAC_COLUMNS = (
@@ -78,12 +79,16 @@ class RunLog:
         self.rows = list(rows or [])
         self.wandb_id = wandb_id or self.wandb_id
         write_outputs(self.out_dir, self.cfg.to_dict(), self.columns, self.rows)
+        resuming = wandb_id is not None
+        self.provenance = (read_provenance(self.out_dir) if resuming else None) or write_provenance(self.out_dir)
         self._file = open(self.out_dir / "metrics.csv", "a", newline="")  # noqa: SIM115 (lives with the run)
         self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
-        self._wandb = _start_wandb(self.out_dir, self.cfg, self.wandb_id, resume=wandb_id is not None)
+        self._wandb = _start_wandb(self.out_dir, self.cfg, self.provenance, self.wandb_id, resume=resuming)
 
     def resumed(self, at_env_step: int) -> None:
-        """Say where a resumed run picks up (the train log of a Snakemake job shows it)."""
+        """Say where a resumed run picks up (the train log of a Snakemake job shows it) and record it in
+        ``provenance.yaml``: the session that resumed may run other code or another machine."""
+        self.provenance = mark_resumed(self.out_dir, at_env_step)
         print(f"resuming {self.out_dir} from its checkpoint at env step {at_env_step}", file=sys.stderr)
 
     def log(self, row: Mapping[str, Any]) -> None:
@@ -104,6 +109,7 @@ class RunLog:
             os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
+            mark_finished(self.out_dir)
         if self._wandb is not None:
             self._wandb.finish()
             self._wandb = None
@@ -126,7 +132,7 @@ def write_outputs(out_dir: Path, config: dict[str, Any], columns: list[str] | tu
     write_atomic(out_dir / "metrics.csv", write_metrics, binary=False)
 
 
-def _start_wandb(out_dir: Path, cfg: Config, run_id: str, resume: bool):
+def _start_wandb(out_dir: Path, cfg: Config, provenance: Mapping[str, Any], run_id: str, resume: bool):
     """Open the W&B mirror; ``WANDB_MODE`` in the environment wins over the config (tests set disabled).
 
     The run id is the one in the checkpoint, so a resumed run continues the same W&B run (online, or
@@ -144,7 +150,7 @@ def _start_wandb(out_dir: Path, cfg: Config, run_id: str, resume: bool):
             name=run_name(cfg),
             id=run_id,
             resume="allow",
-            config=cfg.to_dict(),
+            config={**cfg.to_dict(), "provenance": dict(provenance)},
             dir=str(out_dir),
             mode=mode,
             reinit="finish_previous",

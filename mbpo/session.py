@@ -173,6 +173,7 @@ class Session:
             "eval_return_mean": float(returns.mean()),
             "eval_return_std": float(returns.std()),
             "eval_episodes": len(returns),
+            "eval/warmup": int(self.explore(step)),  # 1: the policy evaluated has never been updated
             "wall_time_s": self.wall_offset + time.perf_counter() - self.started,
             "train/episode_return": self.runner.drain_returns(),
             **self.update_metrics.pop(),
@@ -237,7 +238,7 @@ def open_session(cfg: Config, out_dir: str | Path, extra_columns: tuple[str, ...
     until `Session.start`."""
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    env, eval_env = make_env(cfg.env), make_env(cfg.env)
+    env, eval_env = make_env(cfg.env, cfg.env_dynamics), make_env(cfg.env, cfg.env_dynamics)
     eval_env.reset(seed=cfg.seed + EVAL_SEED_OFFSET)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     agent = SAC(obs_dim, act_dim, env.action_space.low, env.action_space.high, cfg.target_entropy, cfg.sac).to(device)
@@ -251,7 +252,7 @@ def open_session(cfg: Config, out_dir: str | Path, extra_columns: tuple[str, ...
         env_buffer=env_buffer,
         runner=EnvRunner(env, env_buffer, cfg.seed),
         generator=make_generator(device, cfg.seed),
-        log=RunLog(out_dir, cfg, SAC_COLUMNS + extra_columns),
+        log=RunLog(out_dir, cfg, ("eval/warmup", *SAC_COLUMNS, *extra_columns)),
         guards=Guards(agent),
         quiet=quiet,
     )

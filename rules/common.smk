@@ -5,6 +5,8 @@ import os
 import shlex
 from pathlib import Path
 
+from mbpo.variants import variants_for
+
 RESULTS = config["results_dir"]
 REPORTS = config["reports_dir"]
 LOGS = f"{RESULTS}/logs"
@@ -14,8 +16,15 @@ RUN_CONFIG = f"{RUN_DIR}/config.yaml"
 
 
 def run_variants(algo):
-    """Variants trained for `algo`: MBPO's ablations are variants of MBPO; the SAC baseline is only `default`."""
-    return config["variants"] if algo == "mbpo" else ["default"]
+    """Variants trained for `algo`, as the config lists them (`default` if it lists none)."""
+    names = config["variants"].get(algo, ["default"])
+    unknown = [name for name in names if name not in variants_for(algo)]
+    if unknown:
+        raise ValueError(
+            f"config `variants.{algo}`: unknown variant(s) {', '.join(unknown)} for {algo}; "
+            f"allowed: {', '.join(variants_for(algo))} (registry: mbpo/variants.py)"
+        )
+    return names
 
 
 RUNS = [

@@ -18,7 +18,7 @@ def test_presets_follow_the_official_configs():
 def test_sac_keeps_the_budget_but_updates_once_per_step():
     cfg = resolve({"env": "walker2d", "algo": "sac"})
     assert cfg.steps == 300_000 and cfg.num_train_repeat == 1
-    assert cfg.target_entropy == -3.0
+    assert cfg.target_entropy == cfg.sac.target_entropy == -6.0  # the published SAC's -|A| (tests/test_variants.py)
 
 
 def test_later_layers_win_and_values_are_typed():
@@ -49,7 +49,9 @@ def test_resolved_config_round_trips_through_its_dict():
         ({"rollout_schedule": [1, 2, 3]}, "rollout_schedule: expected a list of 4 values"),
         ({"rollout_schedule": [10, 5, 1, 1]}, "needs 0 <= e0 <= e1"),
         ({"real_ratio": 1.5}, "real_ratio must lie in [0, 1], got 1.5"),
-        ({"variant": "nope"}, "unknown variant 'nope'; allowed: default"),
+        ({"variant": "nope"}, "unknown variant 'nope' for algo 'mbpo'; allowed: default"),
+        ({"env_dynamics": "v2"}, "unknown env_dynamics 'v2'; allowed: v5, paper"),
+        ({"epoch_length": 1000, "model_train_freq": 300}, "epoch_length (1000) must be a multiple of model_train_freq"),
         ({"model": {"num_elites": 9}}, "num_elites"),
     ],
 )

@@ -48,9 +48,9 @@ class Transitions:
 
 
 @functools.cache
-def collect(name: str, seed: int = 0) -> Transitions:
+def collect(name: str, seed: int = 0, dynamics: str = "v5") -> Transitions:
     """Step the real env; reset on terminated or truncated (the 1000-step limit)."""
-    env = make_env(name)
+    env = make_env(name, dynamics)
     sim = env.unwrapped
     rng = np.random.default_rng([seed, ENVS.index(name)])
     act_dim, obs_dim = env.action_space.shape[0], env.observation_space.shape[0]
@@ -100,6 +100,15 @@ def test_agrees_with_env_on_real_transitions(name: str, dtype: torch.dtype) -> N
         f"{name} ({dtype}): {wrong.size} disagreements, e.g. step {wrong[0]}: "
         f"env terminated={data.terminated[wrong[0]]}, next_obs[:3]={data.next_obs[wrong[0], :3]}"
     )
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_agrees_with_env_under_paper_dynamics(name: str) -> None:
+    """``env_dynamics: paper`` (Walker2d's v2 foot friction, v2's terminal healthy reward) keeps the rules exact."""
+    data = collect(name, dynamics="paper")
+    assert data.terminated.sum() >= MIN_TERMINATIONS[name]
+    predicted = termination_fn(name)(torch.from_numpy(data.next_obs).float()).numpy()
+    assert (predicted == data.terminated).all(), f"{name}: {(predicted != data.terminated).sum()} disagreements"
 
 
 # Conditions that must each have ended some episodes, as tests on the terminal next_obs.

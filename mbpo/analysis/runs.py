@@ -31,6 +31,7 @@ SUMMARY_COLUMNS = [
     "n_evals",
     "target_steps",
     "window_start_step",
+    "env_dynamics",
 ]
 REQUIRED_METRICS = ("env_step", "eval_return_mean")
 WARMUP = "eval/warmup"  # 1 on rows logged during the random warm-up (absent in older runs)
@@ -69,6 +70,7 @@ class Run:
     wall_time_s: np.ndarray  # (n_evals,), cumulative training wall-clock; NaN where not logged
     warmup: np.ndarray  # (n_evals,) bool: logged during the random warm-up, so not a learned policy
     phase_s: dict[str, float]  # total seconds per `time/{phase}_s` column, e.g. {"policy": 171.2}
+    env_dynamics: str = "v5"  # the run's `env_dynamics` (runs from before the option: gymnasium's v5)
 
 
 def _read_config(path: Path, key: RunKey) -> dict:
@@ -162,6 +164,7 @@ def load_run(metrics_path: str | Path) -> Run:
         wall_time_s=numbers("wall_time_s"),
         warmup=numbers(WARMUP) == 1,
         phase_s={c[len("time/") : -len("_s")]: float(np.nansum(numbers(c))) for c in phases},
+        env_dynamics=str(cfg.get("env_dynamics", "v5")),
     )
 
 
@@ -188,6 +191,7 @@ def summarize(run: Run, final_window: int) -> dict:
         "n_evals": n,
         "target_steps": run.target_steps,
         "window_start_step": int(steps[-final_window]),
+        "env_dynamics": run.env_dynamics,
     }
 
 
@@ -206,6 +210,14 @@ def aggregate(metrics_paths: Iterable[str | Path], final_window: int) -> tuple[p
         runs[run.key] = run
     if not runs:
         raise RunError("no runs given")
+    dynamics: dict[str, Run] = {}
+    for run in runs.values():  # an env's comparisons need one set of dynamics across all its runs
+        first = dynamics.setdefault(run.key.env, run)
+        if run.env_dynamics != first.env_dynamics:
+            raise RunError(
+                f"{run.path}: env_dynamics {run.env_dynamics!r}, but {first.path} has {first.env_dynamics!r}; "
+                f"runs of one env must share their dynamics to be compared"
+            )
     curves = pd.DataFrame(
         [
             (r.key.env, r.key.algo, r.key.variant, r.key.seed, int(step), float(ret), float(wall), int(warm))

@@ -27,6 +27,7 @@ from mbpo.analysis.reference import (
 )
 from mbpo.analysis.runinfo import OTHER, PHASES, UNKNOWN
 from mbpo.analysis.stats import NOT_ESTABLISHED
+from mbpo.variants import display_name
 
 BASELINE = ("sac", "default")
 METHOD = "mbpo"
@@ -39,6 +40,19 @@ DESIGN_NOTES_1M = {
     "walker2d": (5_200, 3_500, "1.5x"),
     "ant": (6_000, 4_000, "1.5x"),
 }
+
+
+def _group_label(algo: str, variant: str) -> str:
+    """The registry's label of a run group (`mbpo.variants`), its pipes escaped for a Markdown table cell."""
+    return display_name(algo, variant).replace("|", "\\|")
+
+
+def _env_label(summary: pd.DataFrame, env: str) -> str:
+    """``Walker2d-v5``, or ``Walker2d-v5 (paper dynamics)`` when the env's runs used ``env_dynamics: paper``."""
+    if "env_dynamics" not in summary:  # a summary from before the option existed: gymnasium's v5
+        return our_env_id(env)
+    dynamics = sorted(set(summary.loc[summary["env"] == env, "env_dynamics"].dropna()) - {"v5"})
+    return f"{our_env_id(env)} ({'/'.join(dynamics)} dynamics)" if dynamics else our_env_id(env)
 
 
 def comparison_name(algo: str, variant: str) -> str:
@@ -156,12 +170,12 @@ def _interpretation(
             parts.append(f"{ours}: no reference covers these steps ({names}).")
         else:
             parts.append(f"{ours}: no {ALGO_LABELS[algo]} reference curve for this env.")
-    return f"- **{our_env_id(env)}**. " + " ".join(parts) if parts else ""
+    return f"- **{_env_label(summary, env)}**. " + " ".join(parts) if parts else ""
 
 
 def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str], conf: str) -> list[str]:
     lines = [
-        f"| Env | Steps | MBPO IQM [{conf} CI] | SAC IQM [{conf} CI] | Seeds MBPO/SAC "
+        f"| Env | Steps | MBPO IQM [{conf} CI] | {_group_label(*BASELINE)} IQM [{conf} CI] | Seeds MBPO/SAC "
         f"| IQM ratio MBPO/SAC [{conf} CI] | Sample efficiency [{conf} CI] | P(MBPO > SAC) [{conf} CI] "
         f"| Mann-Whitney p (Holm) | Mean MBPO - SAC [{conf} CI] | Welch p (Holm) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -174,7 +188,7 @@ def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str],
         improvement = _stat(stats, env, METHOD, "default", "prob_improvement")
         difference = _stat(stats, env, METHOD, "default", "mean_difference")
         cells = [
-            our_env_id(env),
+            _env_label(summary, env),
             " / ".join(format_steps(s) for s in sorted(steps)),
             _fmt_ci(mbpo),
             _fmt_ci(sac),
@@ -218,7 +232,7 @@ def _reference_table(
         ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for env in envs:
-        cells = [our_env_id(env)]
+        cells = [_env_label(summary, env)]
         windows = []
         for algo, variant in ((METHOD, "default"), BASELINE):
             steps = window_steps(summary, curves, env, algo, variant)
@@ -249,31 +263,37 @@ def _design_notes_table(ref: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _variants_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str], conf: str) -> list[str]:
-    groups = summary[(summary["algo"] == METHOD) & (summary["variant"] != "default")][["env", "variant"]]
+def _variants_table(
+    summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str], conf: str, algo: str = METHOD
+) -> list[str]:
+    groups = summary[(summary["algo"] == algo) & (summary["variant"] != "default")][["env", "variant"]]
     if groups.empty:
         return []
     lines = [
-        "## MBPO variants",
+        f"## {ALGO_LABELS.get(algo, algo)} variants",
         "",
-        f"| Env | Variant | Steps | IQM [{conf} CI] | Seeds | IQM ratio vs SAC [{conf} CI] "
-        f"| P(variant > SAC) [{conf} CI] | Mann-Whitney p (Holm) | Welch p (Holm) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| Env | Variant | Label | Steps | IQM [{conf} CI] | Seeds | IQM ratio vs {_group_label(*BASELINE)} "
+        f"[{conf} CI] | P(variant > SAC) [{conf} CI] | Mann-Whitney p (Holm) | Mean variant - SAC [{conf} CI] "
+        "| Welch p (Holm) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for env in envs:
         for variant in sorted(groups.loc[groups["env"] == env, "variant"].unique()):
-            row = _stat(stats, env, METHOD, variant, "iqm_return")
-            improvement = _stat(stats, env, METHOD, variant, "prob_improvement")
+            row = _stat(stats, env, algo, variant, "iqm_return")
+            improvement = _stat(stats, env, algo, variant, "prob_improvement")
+            difference = _stat(stats, env, algo, variant, "mean_difference")
             cells = [
-                our_env_id(env),
+                _env_label(summary, env),
                 f"`{variant}`",
-                format_steps(_group_steps(summary, env, METHOD, variant)),
+                _group_label(algo, variant),
+                format_steps(_group_steps(summary, env, algo, variant)),
                 _fmt_ci(row),
                 str(int(row["n"])) if row is not None else "0",
-                _fmt_ci(_stat(stats, env, METHOD, variant, "iqm_ratio"), _fmt_ratio),
+                _fmt_ci(_stat(stats, env, algo, variant, "iqm_ratio"), _fmt_ratio),
                 _fmt_ci(improvement, _fmt_ratio),
                 _fmt_tests(improvement),
-                _fmt_tests(_stat(stats, env, METHOD, variant, "mean_difference")),
+                _fmt_ci(difference),
+                _fmt_tests(difference),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
@@ -477,6 +497,7 @@ def render_table(
         *[line for env in envs if (line := _interpretation(env, summary, stats, curves, ref))],
         "",
         *_variants_table(summary, stats, envs, conf),
+        *_variants_table(summary, stats, envs, conf, BASELINE[0]),
         "## The design notes' numbers (not ours)",
         "",
         "Returns at 1M env steps as stated, without a source, in the project's seed design notes "
