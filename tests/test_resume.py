@@ -28,6 +28,7 @@ from mbpo.checkpoint import (
 )
 from mbpo.cli import main
 from mbpo.envs import ENV_SPECS, make_env
+from mbpo.provenance import read_provenance
 from tests.golden import read_without_timing
 
 SAC_ARGS = [
@@ -157,6 +158,8 @@ def test_resume_rewrites_the_outputs_snakemake_deleted(tmp_path, crash_at, unint
     train(out)
     assert "from its checkpoint at env step 210" in capsys.readouterr().err
     assert read_without_timing(out / "metrics.csv") == uninterrupted
+    provenance = read_provenance(out)  # not a declared output: it survives, and records the resume
+    assert [r["at_env_step"] for r in provenance["resumed"]] == [210] and provenance["finished"] is not None
 
 
 def test_wall_time_adds_up_across_sessions(tmp_path, crash_at) -> None:
@@ -221,9 +224,9 @@ def test_stale_temporary_files_are_removed_on_resume(tmp_path, crash_at, uninter
     crash_at("env_step@250")
     with pytest.raises(Crash):
         train(out)
-    for name in ("checkpoint.pt", "metrics.csv"):  # what a process killed mid-write leaves
+    for name in ("checkpoint.pt", "metrics.csv", "provenance.yaml"):  # what a process killed mid-write leaves
         (out / f".{name}.tmp-4242").write_bytes(os.urandom(100))
     crash_at(None)
     train(out)
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv", "provenance.yaml"]
     assert read_without_timing(out / "metrics.csv") == uninterrupted
