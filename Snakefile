@@ -27,10 +27,12 @@ wildcard_constraints:
 include: "rules/common.smk"
 include: "rules/train.smk"
 include: "rules/analysis.smk"
+include: "rules/diagnostics.smk"
 
 
 rule all:
     input:
         TABLE,
         FIGURES,
+        MODEL_ERROR_TARGETS,
     default_target: True

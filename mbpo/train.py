@@ -13,6 +13,7 @@ import torch
 
 from mbpo.buffer import Batch, ReplayBuffer, sample_mixed
 from mbpo.config import Config
+from mbpo.diagnostics.monitor import ModelDiagnostics
 from mbpo.models.ensemble import GaussianEnsemble
 from mbpo.models.training import fit_ensemble, make_optimizer
 from mbpo.rollout import branched_rollout, model_buffer_capacity, rollout_length
@@ -54,10 +55,13 @@ def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False) -> None:
     is_terminal = termination_fn(cfg.env)
     model_buffer = ReplayBuffer(1, run.obs_dim, run.act_dim, run.device)  # sized when k is known
     model_log: dict[str, float] = {}
+    diagnostics = ModelDiagnostics.if_enabled(cfg, out_dir, run.obs_dim, run.act_dim, run.device)  # None: off
 
     for step in run.env_steps():
         learning_step = step - 1 - cfg.init_exploration_steps  # env steps taken since learning began
         if learning_step >= 0 and learning_step % cfg.model_train_freq == 0:
+            if diagnostics is not None:  # before the fit, while the newest real data is unseen by the model
+                diagnostics.before_fit(step, learning_step // cfg.epoch_length, model, run.agent, run.env_buffer)
             with run.timed("model"):
                 fit = fit_ensemble(model, model_optim, *model_training_data(run.env_buffer), cfg.model, run.generator)
             k = rollout_length(cfg.rollout_schedule, epoch=learning_step // cfg.epoch_length)
