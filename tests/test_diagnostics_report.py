@@ -41,10 +41,10 @@ def write_run(run_dir: Path, env: str, seed: int, slope_by_step: dict[int, float
     """A run whose mean-prediction RMS error is ``slope * k`` at each pass; sampled is twice that."""
     run_dir.mkdir(parents=True)
     cfg = {"env": env, "algo": "mbpo", "variant": "default", "seed": seed, "epoch_length": 1000}
-    cfg |= {"model_train_freq": 250, "diagnostics": {"every": 1}}
+    cfg |= {"init_exploration_steps": 5000, "model_train_freq": 250, "diagnostics": {"every": 1}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
     with open(run_dir / "metrics.csv", "w", newline="") as f:
-        f.write("env_step,model/seconds\n6000,20.0\n7000,30.0\n")
+        f.write("env_step,wall_time_s,time/model_s\n6000,100.0,80.0\n7000,500.0,120.0\n")  # 8 fits by 7000
     with open(run_dir / MODEL_ERROR_FILE, "w", newline="") as f:
         writer = csv.DictWriter(f, MODEL_ERROR_COLUMNS)
         writer.writeheader()
@@ -84,6 +84,6 @@ def test_report_and_figures_from_known_curves(tmp_path):
     assert "close to the linear ε·k law" in text
     assert "the direct k-step model beats iterating the one-step ensemble (RMS ratio direct/iterated 0.5" in text
     assert "The bound's k* (median over the second half of the passes) is 40.5 against a schedule of k = 1" in text
-    assert "| hopper | 2 | 1.5 | 25 | 0.25 | 2.0% of model fitting |" in text
+    assert "| hopper | 6 | 2 | 1.5 | 25 | 3.0% | 1.2% |" in text  # 6 passes of 2 s; 2 runs of 8 fits, 200 s
     assert "**ant**: no diagnostics data." in text
     assert "arXiv:1906.08253" in text and "not a TV distance" in text

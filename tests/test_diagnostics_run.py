@@ -110,3 +110,10 @@ def test_resuming_from_state_dict_writes_what_an_uninterrupted_run_writes(tmp_pa
     for name in (MODEL_ERROR_FILE, BOUND_FILE):
         assert read(tmp_path / "resumed" / name, TIMING) == read(tmp_path / "straight" / name, TIMING)
     assert len(read(tmp_path / "straight" / BOUND_FILE)) == 3
+
+
+def test_off_by_default_means_no_diagnostics_object_and_no_files(tmp_path):
+    off = resolve({"env": "hopper"})
+    assert ModelDiagnostics.if_enabled(off, tmp_path, OBS, ACT, torch.device("cpu")) is None
+    assert isinstance(ModelDiagnostics.if_enabled(CFG, tmp_path, OBS, ACT, torch.device("cpu")), ModelDiagnostics)
+    assert list(tmp_path.iterdir()) == []  # nothing is written before the first pass

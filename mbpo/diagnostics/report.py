@@ -47,7 +47,8 @@ class Diagnostics:
     """Tidy frames over runs, each with ``env, variant, seed`` first.
 
     ``errors``: model_error.csv rows; ``bound``: rollout_bound.csv rows; ``fits``: one row per run with the
-    mean seconds of a model fit (``model/seconds`` of metrics.csv) and the diagnostics period in epochs.
+    seconds spent fitting the model (the sum of metrics.csv's ``time/model_s``), the number of fits and
+    the run's wall-clock seconds.
     ``missing``: run dirs without diagnostics files (diagnostics off, or no pass yet).
     """
 
@@ -68,10 +69,16 @@ def load(run_dirs: Sequence[str | Path]) -> Diagnostics:
         errors.append(pd.read_csv(run_dir / MODEL_ERROR_FILE).assign(**key))
         bounds.append(pd.read_csv(run_dir / BOUND_FILE).assign(**key))
         metrics = pd.read_csv(run_dir / "metrics.csv")
-        fit_seconds = metrics["model/seconds"].dropna().mean() if "model/seconds" in metrics else math.nan
-        every = cfg.get("diagnostics", {}).get("every", 0)
-        fits_per_epoch = cfg["epoch_length"] / cfg["model_train_freq"]
-        fits.append({**key, "fit_seconds": fit_seconds, "every": every, "fits_per_epoch": fits_per_epoch})
+        last_step = int(metrics["env_step"].max()) if len(metrics) else 0
+        learning = last_step - 1 - cfg.get("init_exploration_steps", 0)
+        fits.append(
+            {
+                **key,
+                "fit_seconds": metrics["time/model_s"].sum() if "time/model_s" in metrics else math.nan,
+                "n_fits": learning // cfg["model_train_freq"] + 1 if learning >= 0 else 0,
+                "wall_seconds": metrics["wall_time_s"].max() if len(metrics) else math.nan,
+            }
+        )
     cols = ["env", "variant", "seed"]
 
     def frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -216,7 +223,7 @@ def error_vs_k_figure(mean: pd.DataFrame, env: str) -> Figure:
 
 def direct_figure(mean: pd.DataFrame, envs: Sequence[str]) -> Figure:
     """Per env: state error at the direct models' k, iterated one-step (mean, sampled) vs direct k-step."""
-    fig = Figure(figsize=(3.6 * len(envs), 4.0))
+    fig = Figure(figsize=(max(3.6 * len(envs), 8.0), 4.0))
     axes = fig.subplots(1, len(envs), squeeze=False)[0]
     for ax, env in zip(axes, envs, strict=True):
         variant = _main_variant(mean, env)
@@ -246,7 +253,7 @@ def direct_figure(mean: pd.DataFrame, envs: Sequence[str]) -> Figure:
 
 def bound_figure(bound: pd.DataFrame, envs: Sequence[str]) -> Figure:
     """Per env over training: the schedule's k and the bound's k* (top); ε_m' and ε_π (bottom)."""
-    fig = Figure(figsize=(3.8 * len(envs), 6.4))
+    fig = Figure(figsize=(max(3.8 * len(envs), 8.0), 6.4))
     axes = fig.subplots(2, len(envs), squeeze=False, sharex="col")
     for col, env in enumerate(envs):
         top, bottom = axes[0][col], axes[1][col]
@@ -469,22 +476,21 @@ def reading(mean: pd.DataFrame, bound: pd.DataFrame, env: str, variant: str) -> 
 
 
 def _cost_lines(diag: Diagnostics) -> list[str]:
+    """Per env: seconds per pass and per model fit, and the diagnostics' share of fitting and of wall-clock."""
     if diag.bound.empty:
         return []
     lines = [
-        "| env | seconds per pass | of which direct models | seconds per model fit | passes per fit | overhead |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| env | passes | seconds per pass | of which direct models | seconds per model fit | "
+        "diagnostics ÷ model fitting | diagnostics ÷ run wall-clock |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for env, rows in diag.bound.groupby("env"):
         fits = diag.fits[diag.fits["env"] == env]
-        per_pass, direct = rows["seconds"].mean(), rows["seconds_direct"].mean()
-        fit = fits["fit_seconds"].mean()
-        every = fits["every"].max()
-        passes_per_fit = 1.0 / (every * fits["fits_per_epoch"].mean()) if every else math.nan
-        overhead = per_pass * passes_per_fit / fit if fit else math.nan
+        total = rows["seconds"].sum()
+        per_fit = fits["fit_seconds"].sum() / max(fits["n_fits"].sum(), 1)
         lines.append(
-            f"| {env} | {_fmt(per_pass)} | {_fmt(direct)} | {_fmt(fit)} | {_fmt(passes_per_fit)} | "
-            f"{overhead:.1%} of model fitting |"
+            f"| {env} | {len(rows)} | {_fmt(rows['seconds'].mean())} | {_fmt(rows['seconds_direct'].mean())} | "
+            f"{_fmt(per_fit)} | {total / fits['fit_seconds'].sum():.1%} | {total / fits['wall_seconds'].sum():.1%} |"
         )
     return lines
 
@@ -535,8 +541,9 @@ def render(diag: Diagnostics, envs: Sequence[str], name: str) -> str:
         lines += [
             "## Cost",
             "",
-            "Wall-clock seconds of one diagnostic pass (rollout_bound.csv `seconds`) against one model fit "
-            "(metrics.csv `model/seconds`), and the overhead at the run's pass frequency:",
+            "Wall-clock seconds of the diagnostic passes (rollout_bound.csv `seconds`) against the model fits "
+            "(metrics.csv `time/model_s`) and the whole runs (`wall_time_s`, which includes the passes), summed "
+            "over the runs of each env:",
             "",
             *cost,
             "",
