@@ -31,6 +31,7 @@ wildcard_constraints:
 include: "rules/common.smk"
 include: "rules/train.smk"
 include: "rules/analysis.smk"
+include: "rules/diagnostics.smk"
 
 
 rule all:
@@ -39,4 +40,5 @@ rule all:
         TABLE_HTML,
         FIGURES,
         RUN_PAGES,
+        MODEL_ERROR_TARGETS,
     default_target: True

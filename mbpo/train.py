@@ -18,6 +18,7 @@ from mbpo.buffer import Batch, ReplayBuffer, sample_mixed
 from mbpo.checkpoint import Checkpoint, buffer_state, load_buffer_state
 from mbpo.config import Config
 from mbpo.guards import DROPPED_ROLLOUT, NONFINITE_MODEL
+from mbpo.diagnostics.monitor import ModelDiagnostics
 from mbpo.models.ensemble import GaussianEnsemble
 from mbpo.models.training import fit_ensemble, make_optimizer
 from mbpo.rollout import branched_rollout, model_buffer_capacity, rollout_length
@@ -90,11 +91,15 @@ def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False, resume: Ch
     run = open_session(cfg, out_dir, MBPO_COLUMNS, quiet=quiet)
     model = ModelSide.create(cfg, run.obs_dim, run.act_dim, run.device)
     is_terminal = termination_fn(cfg.env)
-    run.start(resume, model=model)
+    diagnostics = ModelDiagnostics.if_enabled(cfg, out_dir, run.obs_dim, run.act_dim, run.device)  # None: off
+    run.start(resume, model=model, **({"diagnostics": diagnostics} if diagnostics is not None else {}))
 
     for step in run.env_steps():
         learning_step = step - 1 - cfg.init_exploration_steps  # env steps taken since learning began
         if learning_step >= 0 and learning_step % cfg.model_train_freq == 0:
+            if diagnostics is not None:  # before the fit, while the newest real data is unseen by the model
+                epoch = learning_step // cfg.epoch_length
+                diagnostics.before_fit(step, epoch, model.ensemble, run.agent, run.env_buffer)
             with run.timed("model"), run.guards.model_fit(step, model.ensemble, model.optim) as fitted:
                 fit = fit_ensemble(
                     model.ensemble, model.optim, *model_training_data(run.env_buffer), cfg.model, run.generator

@@ -67,9 +67,11 @@ def test_train_command_uses_the_package_cli(workflow: Path) -> None:
 
 def test_smoke_protocol_plans_16_runs_with_overrides(workflow: Path) -> None:
     result = snakemake(workflow, "all", configfile="config/smoke.yaml")
-    assert job_counts(result) == {"train": 16, **ANALYSIS, "all": 1}
+    counts = {"train": 16, **ANALYSIS, "model_error_report": 1, "all": 1}
+    assert job_counts(result) == counts  # the smoke runs turn the model diagnostics on: their report is built
     command = next(line for line in result.stdout.splitlines() if "mbpo train --env ant --algo mbpo" in line)
     assert "--steps 2000" in command and "--set model_train_freq=250" in command
+    assert "--set diagnostics.every=1" in command
     assert "'rollout_schedule=[1, 5, 1, 3]'" in command
     assert "results/smoke/runs/ant/mbpo" in command
 
