@@ -17,8 +17,8 @@ import torch
 from mbpo.buffer import Batch, ReplayBuffer, sample_mixed
 from mbpo.checkpoint import Checkpoint, buffer_state, load_buffer_state
 from mbpo.config import Config
-from mbpo.guards import DROPPED_ROLLOUT, NONFINITE_MODEL
 from mbpo.diagnostics.monitor import ModelDiagnostics
+from mbpo.guards import DROPPED_ROLLOUT, NONFINITE_MODEL
 from mbpo.models.ensemble import GaussianEnsemble
 from mbpo.models.training import fit_ensemble, make_optimizer
 from mbpo.rollout import branched_rollout, model_buffer_capacity, rollout_length

@@ -29,7 +29,7 @@ from mbpo.checkpoint import (
 from mbpo.cli import main
 from mbpo.envs import ENV_SPECS, make_env
 from mbpo.provenance import read_provenance
-from tests.golden import read_without_timing
+from tests.golden import GOLDEN_RUNS, read_without_timing
 
 SAC_ARGS = [
     "train", "--env", "invertedpendulum", "--algo", "sac", "--seed", "5", "--steps", "400", "--device", "cpu",
@@ -230,3 +230,28 @@ def test_stale_temporary_files_are_removed_on_resume(tmp_path, crash_at, uninter
     train(out)
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv", "provenance.yaml"]
     assert read_without_timing(out / "metrics.csv") == uninterrupted
+
+
+def test_mbpo_with_diagnostics_resumes_to_the_uninterrupted_files(tmp_path, crash_at) -> None:
+    """The model diagnostics are part of the checkpoint: their CSVs, like metrics.csv, continue exactly."""
+    diagnostics = ["diagnostics.every=1", "diagnostics.horizon=5", "diagnostics.multistep_horizons=[1, 5]"]
+    args = [*GOLDEN_RUNS["mbpo"], "--device", "cpu", "--quiet", "--set", "checkpoint_every=100"]
+    args += [a for s in diagnostics for a in ("--set", s)]
+
+    def files(out) -> dict[str, list[dict[str, str]]]:
+        names = ("metrics.csv", "model_error.csv", "rollout_bound.csv")
+        rows = {name: read_without_timing(out / name) for name in names}
+        return rows | {
+            "rollout_bound.csv": [
+                {k: v for k, v in r.items() if not k.startswith("seconds")} for r in rows["rollout_bound.csv"]
+            ]
+        }
+
+    main(["train", *args, "--out", str(tmp_path / "straight")])
+    crash_at("env_step@470")
+    with pytest.raises(Crash):
+        main(["train", *args, "--out", str(tmp_path / "resumed")])
+    crash_at(None)
+    main(["train", *args, "--out", str(tmp_path / "resumed")])
+    straight, resumed = files(tmp_path / "straight"), files(tmp_path / "resumed")
+    assert resumed == straight and len(straight["model_error.csv"]) > 0
