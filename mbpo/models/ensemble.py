@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mbpo.chunks import map_row_chunks
+
 
 @dataclass(frozen=True)
 class EnsembleConfig:
@@ -136,9 +138,12 @@ class EnsembleLinear(nn.Module):
         Returns:
             ``(E, B, out)`` or ``(G, B, out)``.
         """
-        if members is None:
-            return torch.baddbmm(self.bias, x, self.weight)
-        return torch.baddbmm(self.bias[members], x, self.weight[members])
+        weight, bias = (self.weight, self.bias) if members is None else self.select(members)
+        return torch.baddbmm(bias, x, weight)
+
+    def select(self, members: Tensor) -> tuple[Tensor, Tensor]:
+        """The listed members' ``(weight (G, in, out), bias (G, 1, out))``, gathered (copies)."""
+        return self.weight[members], self.bias[members]
 
     def extra_repr(self) -> str:
         return f"num_members={self.num_members}, in_features={self.in_features}, out_features={self.out_features}"
@@ -221,17 +226,33 @@ class GaussianEnsemble(nn.Module):
         Returns:
             ``(mean, logvar)``, each ``(E, B, O)`` (or ``(G, B, O)``); logvar is soft-clamped.
         """
+        mean, raw_logvar = self._raw_output(inputs, members).split(self.out_dim, dim=-1)
+        return mean, self.soft_clamp_logvar(raw_logvar)
+
+    def _raw_output(self, inputs: Tensor, members: Tensor | None = None) -> Tensor:
+        """The last layer's output ``(E or G, B, 2 O)``: mean, then the raw (unclamped) log-variance.
+
+        Without gradients, large batches run the layers in cache-sized chunks of ``B`` (same numbers, see
+        `mbpo.chunks`): the holdout set and model rollouts.
+        """
         x = (inputs - self.input_mean) / self.input_std
         if x.dim() == 2:
             n = self.num_networks if members is None else members.shape[0]
             x = x.unsqueeze(0).expand(n, -1, -1)
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x, members)
-            if i < last:
-                x = F.silu(x)
-        mean, raw_logvar = x.split(self.out_dim, dim=-1)
-        return mean, self.soft_clamp_logvar(raw_logvar)
+        # A member subset's weights are gathered once, not once per chunk.
+        params = [(layer.weight, layer.bias) if members is None else layer.select(members) for layer in self.layers]
+
+        def layers(x: Tensor) -> Tensor:
+            for i, (weight, bias) in enumerate(params):
+                x = torch.baddbmm(bias, x, weight)
+                if i < len(params) - 1:
+                    x = F.silu(x)
+            return x
+
+        if torch.is_grad_enabled():
+            return layers(x)
+        widest = x.shape[0] * max(self.config.hidden_size, 2 * self.out_dim)  # floats per row of a chunk
+        return map_row_chunks(layers, x, widest, dim=1)
 
     def nll(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Per-member Gaussian NLL without constants, ``(E,)``.
@@ -273,7 +294,7 @@ class GaussianEnsemble(nn.Module):
 
         Averaged over samples and output dims, in the raw target units (as the official ``mse_loss``).
         """
-        mean, _ = self(inputs)
+        mean = self._raw_output(inputs)[..., : self.out_dim]  # the log-variance is not needed here
         return (mean - targets).square().mean(dim=(1, 2))
 
     # ------------------------------------------------------------------ prediction
