@@ -273,19 +273,35 @@ class GaussianEnsemble(nn.Module):
         """``0.01 * (sum(max_logvar) - sum(min_logvar))``, a scalar."""
         return 0.01 * (self.max_logvar.sum() - self.min_logvar.sum())
 
-    def loss(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    @torch.no_grad()
+    def add_weight_decay_grad(self) -> None:
+        """Add the gradient of :meth:`weight_decay_loss` to the weights' ``.grad``, outside autograd.
+
+        Autograd derives ``(0.5 wd_l) * (2 W)`` through five tensor passes per layer (square, sum, and their
+        backwards, then the accumulation); this is one multiply and one add, with the same bits: the
+        product ``wd_l * W`` is the same exact real number, so it rounds the same way, and it is added to
+        the matrix-product gradient exactly as autograd's accumulation does (two terms: order-free).
+        """
+        for layer, decay in zip(self.layers, self._weight_decays, strict=True):
+            layer.weight.grad.add_(layer.weight * decay)
+
+    def loss(self, inputs: Tensor, targets: Tensor, weight_decay: bool = True) -> tuple[Tensor, Tensor]:
         """The official training objective.
 
         Args:
             inputs: ``(E, B, I)`` raw inputs, one minibatch per member.
             targets: ``(E, B, O)`` targets ``(Δs, r)``.
+            weight_decay: include the weight-decay term; ``False`` leaves it out of the graph, for a step
+                that adds its gradient with :meth:`add_weight_decay_grad` after ``backward`` (faster).
 
         Returns:
             ``(total, nll)``: the scalar to minimise (NLL summed over members + logvar-bound term + weight
             decay) and the per-member NLL ``(E,)`` (still attached to the graph).
         """
         nll = self.nll(inputs, targets)
-        total = nll.sum() + self.logvar_bound_loss() + self.weight_decay_loss()
+        total = nll.sum() + self.logvar_bound_loss()
+        if weight_decay:
+            total = total + self.weight_decay_loss()
         return total, nll
 
     @torch.no_grad()
