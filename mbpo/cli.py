@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config key, e.g. --set rollout_batch_size=10000 --set sac.lr=1e-3 (repeatable)",
     )
     train.add_argument("--device", help="auto (default), cpu or cuda")
-    train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    train.add_argument("--threads", type=int, help="torch CPU threads (default: 1, which never oversubscribes)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_train)
 
@@ -52,10 +52,9 @@ def run_train(args: argparse.Namespace) -> None:
         {k: v for k, v in flags.items() if v is not None},
         parse_set(args.overrides),
     )
-    if args.threads:
-        import torch
+    from mbpo.runtime import configure_threads
 
-        torch.set_num_threads(args.threads)
+    configure_threads(args.threads)
     if cfg.algo == "sac":
         from baselines.sac import train_sac
 
