@@ -16,6 +16,7 @@ from torch import nn
 
 from mbpo.buffer import Batch
 from mbpo.chunks import map_row_chunks
+from mbpo.cuda_graph import GraphedStep
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -31,6 +32,7 @@ class SACConfig:
     batch_size: int = 256
     init_alpha: float = 1.0  # initial temperature (log alpha = 0, as softlearning)
     target_entropy: float | None = None  # None: the env's value from `mbpo.envs`
+    cuda_graph: bool = False  # on CUDA, replay each update as one captured graph (see `mbpo.cuda_graph`)
 
 
 def mlp(in_dim: int, out_dim: int, hidden_sizes: tuple[int, ...]) -> nn.Sequential:
@@ -148,6 +150,7 @@ class SAC(nn.Module):
         # The Polyak pairs, listed once (moving the module to a device keeps the Parameter objects).
         self._target_params = list(self.critic_target.parameters())
         self._online_params = list(self.critic.parameters())
+        self._graphed: GraphedStep | None = None  # the captured update (CUDA graph), made on first use
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -177,7 +180,16 @@ class SAC(nn.Module):
 
         Returns detached scalar tensors (no host sync): ``train/q_loss`` (sum of both critics' MSE),
         ``train/actor_loss``, ``train/alpha_loss``, ``train/alpha``, ``train/entropy``, ``train/q_mean``.
+        With ``config.cuda_graph`` and a CUDA batch, the update is captured once and replayed.
         """
+        if self.config.cuda_graph and batch.obs.is_cuda:
+            if self._graphed is None:
+                optimizers = (self.critic_optim, self.actor_optim, self.alpha_optim)
+                self._graphed = GraphedStep(lambda *fields: self._update(Batch(*fields)), self, optimizers)
+            return self._graphed(*batch)
+        return self._update(batch)
+
+    def _update(self, batch: Batch) -> dict[str, torch.Tensor]:
         alpha = self.alpha  # α of this update: the temperature steps last
         target = self.critic_target_value(batch, alpha)
         q1, q2 = self.critic(batch.obs, batch.act)
