@@ -100,8 +100,8 @@ def load_data(path: str | None, obs_dim: int, act_dim: int, n: int) -> dict[str,
         return {k: torch.as_tensor(data[k][:n], dtype=torch.float32) for k in data.files}
 
 
-def sac_sides(trees: dict[str, SimpleNamespace], spec, data, device) -> dict[str, Callable[[], object]]:
-    """Per side, a function doing one SAC update with batch sampling (2x256, batch 256)."""
+def sac_sides(trees: dict[str, SimpleNamespace], spec, data, device, updates: int) -> dict[str, Callable[[], object]]:
+    """Per side, a function doing ``updates`` SAC updates, batch sampling included (2x256, batch 256)."""
     obs_dim, act_dim = data["obs"].shape[1], data["act"].shape[1]
     sides = {}
     for name, mbpo in trees.items():
@@ -119,12 +119,13 @@ def sac_sides(trees: dict[str, SimpleNamespace], spec, data, device) -> dict[str
             fields = (data["obs"], data["act"], data["rew"], data["next_obs"], data["terminated"])
             buffer.add_batch(mbpo.buffer.Batch(*fields))
             gen = torch.Generator(device=device).manual_seed(0)
-            sides[side] = lambda agent=agent, buffer=buffer, gen=gen: agent.update(buffer.sample(256, gen))
+            sides[side] = lambda a=agent, b=buffer, g=gen, n=updates: [a.update(b.sample(256, g)) for _ in range(n)]
     return sides
 
 
-def sb3_side(spec, data, device) -> Callable[[], object]:
-    """stable-baselines3's SAC at the same sizes; one call = ``train(gradient_steps=1)`` (its own loop)."""
+def sb3_side(spec, data, device, updates: int) -> Callable[[], object]:
+    """stable-baselines3's SAC at the same sizes; one call = ``train(gradient_steps=updates)``: its own loop,
+    with its per-call work (learning-rate schedule, logging) spread over the updates, as ours is."""
     import gymnasium as gym
     from stable_baselines3 import SAC
     from stable_baselines3.common.logger import configure
@@ -153,17 +154,17 @@ def sb3_side(spec, data, device) -> Callable[[], object]:
     buffer.rewards[:n, 0] = data["rew"].numpy()
     buffer.dones[:n, 0] = data["terminated"].numpy()
     buffer.pos, buffer.full = 0, True
-    return lambda: agent.train(gradient_steps=1, batch_size=256)
+    return lambda: agent.train(gradient_steps=updates, batch_size=256)
 
 
 def time_sac(sides: dict[str, Callable[[], object]], device, updates: int, rounds: int) -> dict:
+    """Seconds per update: each side's block of ``updates`` updates, the sides taking turns."""
     timing = Rounds()
-    for step in sides.values():  # warm-up: allocator, caches, CUDA-graph capture
-        for _ in range(3):
-            step()
+    for block in sides.values():  # warm-up: allocator, caches, CUDA-graph capture
+        block()
     for _ in range(rounds):
-        for side, step in sides.items():
-            timing.time(side, lambda step=step: [step() for _ in range(updates)], device, per=updates)
+        for side, block in sides.items():
+            timing.time(side, block, device, per=updates)
     return timing.summary()
 
 
@@ -274,9 +275,9 @@ def main(argv: list[str] | None = None) -> None:
         "device": str(device),
     }
     if "sac" in what:
-        sides = sac_sides(trees, spec, data, device)
+        sides = sac_sides(trees, spec, data, device, args.updates)
         if args.sb3:
-            sides["sb3"] = sb3_side(spec, data, device)
+            sides["sb3"] = sb3_side(spec, data, device, args.updates)
         result["sac_update"] = time_sac(sides, device, args.updates, args.repeats)
     if "fit" in what:
         result["fit_epoch"] = time_fit(trees, data, device, args.epochs, max(1, args.repeats - 1))

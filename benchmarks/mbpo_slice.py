@@ -54,8 +54,10 @@ def run_slice(
     device: str = "cpu",
     threads: int = 1,
     python: str = sys.executable,
+    overrides: tuple[str, ...] = (),
 ) -> Slice:
-    """Run one slice with the ``mbpo`` package found in ``tree``; raises with the log if the run fails."""
+    """Run one slice with the ``mbpo`` package found in ``tree`` (``overrides``: extra ``KEY=VALUE`` config
+    settings); raises with the run's stderr if it fails."""
     k = paper_k(size)
     with tempfile.TemporaryDirectory(prefix="mbpo-slice-") as out:
         command = [
@@ -64,6 +66,7 @@ def run_slice(
             "--set", f"init_exploration_steps={size}", "--set", f"eval_every={size}",
             "--set", f"model.max_epochs={fit_epochs}", "--set", f"rollout_schedule=[0, 1, {k}, {k}]",
         ]  # fmt: skip
+        command += [arg for kv in overrides for arg in ("--set", kv)]
         env = {**os.environ, "PYTHONPATH": str(tree), "WANDB_MODE": "disabled"}
         done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, check=False)
         if done.returncode != 0:
