@@ -32,6 +32,7 @@ include: "rules/common.smk"
 include: "rules/train.smk"
 include: "rules/analysis.smk"
 include: "rules/ablations.smk"
+include: "rules/diagnostics.smk"
 
 
 rule all:
@@ -41,4 +42,5 @@ rule all:
         FIGURES,
         RUN_PAGES,
         ABLATION_TARGETS,
+        MODEL_ERROR_TARGETS,
     default_target: True

@@ -17,7 +17,7 @@ from mbpo.config import ALGOS, Config, ConfigError, load_yaml, parse_set, resolv
 from mbpo.envs import env_spec
 from mbpo.guards import NumericalError
 from mbpo.rundir import RunDirError, discard_checkpoint, plan_run, remove_temporaries, restore_outputs
-from mbpo.runtime import resolve_device
+from mbpo.runtime import configure_threads, resolve_device
 
 # What a command may fail with for a reason the user can fix: one line, no traceback, exit status 1.
 USER_ERRORS = (ConfigError, RunDirError, CheckpointError, NumericalError)
@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config key, e.g. --set rollout_batch_size=10000 --set sac.lr=1e-3 (repeatable)",
     )
     train.add_argument("--device", help="auto (default), cpu or cuda")
-    train.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    train.add_argument(
+        "--threads", type=positive_int, help="torch CPU threads (default: 1, which never oversubscribes)"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument(
         "--restart",
@@ -144,10 +146,7 @@ def run_train(args: argparse.Namespace) -> None:
         if args.restart:
             discard_checkpoint(args.out)
         remove_temporaries(args.out)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    configure_threads(args.threads)
     train(cfg, args.out, quiet=args.quiet, resume=plan.checkpoint)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from mbpo.diagnostics.config import DiagnosticsConfig
 from mbpo.envs import ENV_DYNAMICS, ENV_SPECS, env_spec
 from mbpo.model_usage import validate_usage
 from mbpo.models.ensemble import EnsembleConfig
@@ -70,6 +71,7 @@ class Config:
 
     sac: SACConfig = field(default_factory=SACConfig)
     model: EnsembleConfig = field(default_factory=EnsembleConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)  # held-out model diagnostics, off
 
     wandb_project: str = "mbpo-bench"
     wandb_mode: str = "offline"  # "offline" (sync later with `wandb sync`), "online" or "disabled"

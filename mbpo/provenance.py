@@ -148,7 +148,8 @@ def read_provenance(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 def _dump(run_dir: Path, record: dict[str, Any]) -> None:
+    from mbpo.checkpoint import write_atomic  # torch and MuJoCo: only where a run is written
+
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".{FILENAME}.tmp"
-    tmp.write_text(yaml.safe_dump(record, sort_keys=False))
-    tmp.replace(run_dir / FILENAME)  # atomic: a reader never sees half a file
+    text = yaml.safe_dump(record, sort_keys=False)
+    write_atomic(run_dir / FILENAME, lambda f: f.write(text), binary=False)  # a reader never sees half a file

@@ -17,6 +17,7 @@ import yaml
 
 from mbpo.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, remove_stale_temporaries
 from mbpo.config import Config
+from mbpo.provenance import FILENAME as PROVENANCE
 from mbpo.runlog import write_outputs
 
 IDENTITY = ("env", "algo", "variant", "seed")
@@ -163,5 +164,5 @@ def discard_checkpoint(out_dir: Path) -> None:
 
 def remove_temporaries(out_dir: Path) -> None:
     """Delete the temporary files that a process killed mid-write left in the run directory."""
-    for name in (CHECKPOINT_NAME, "metrics.csv", "config.yaml"):
+    for name in (CHECKPOINT_NAME, "metrics.csv", "config.yaml", PROVENANCE):
         remove_stale_temporaries(out_dir / name)

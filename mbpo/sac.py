@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mbpo.buffer import Batch
+from mbpo.chunks import map_row_chunks
+from mbpo.cuda_graph import GraphedStep
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -30,6 +32,7 @@ class SACConfig:
     batch_size: int = 256
     init_alpha: float = 1.0  # initial temperature (log alpha = 0, as softlearning)
     target_entropy: float | None = None  # None: the env's value from `mbpo.envs`
+    cuda_graph: bool = False  # on CUDA, replay each update as one captured graph (see `mbpo.cuda_graph`)
 
 
 def mlp(in_dim: int, out_dim: int, hidden_sizes: tuple[int, ...]) -> nn.Sequential:
@@ -47,6 +50,7 @@ class TanhGaussianActor(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: tuple[int, ...], low, high) -> None:
         super().__init__()
         self.net = mlp(obs_dim, 2 * act_dim, hidden_sizes)
+        self.width = max(hidden_sizes, default=2 * act_dim)  # the widest activation, for row chunking
         low_t, high_t = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
         self.register_buffer("scale", (high_t - low_t) / 2)
         self.register_buffer("offset", (high_t + low_t) / 2)
@@ -61,7 +65,9 @@ class TanhGaussianActor(nn.Module):
         affine map to the env's box: the official target entropies are for that normalised space, as
         softlearning normalises actions in the env wrapper.
         """
-        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        # Large no-grad batches (model rollouts) run the network in cache-sized row chunks: same numbers.
+        out = self.net(obs) if torch.is_grad_enabled() else map_row_chunks(self.net, obs, self.width)
+        mean, log_std = out.chunk(2, dim=-1)
         log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
         std = log_std.exp()
         if deterministic:
@@ -83,10 +89,23 @@ class TwinQ(nn.Module):
         self.q1 = mlp(obs_dim + act_dim, 1, hidden_sizes)
         self.q2 = mlp(obs_dim + act_dim, 1, hidden_sizes)
 
-    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both critics' values, each ``(B,)``."""
+    def forward(self, obs: torch.Tensor, act: torch.Tensor, frozen: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both critics' values, each ``(B,)``.
+
+        ``frozen`` evaluates with detached weights: gradients reach the inputs (the actor's action) but
+        never the critics, without toggling ``requires_grad`` on every parameter at every update.
+        """
         x = torch.cat([obs, act], dim=-1)
-        return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
+        if not frozen:
+            return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
+        return _frozen_forward(self.q1, x).squeeze(-1), _frozen_forward(self.q2, x).squeeze(-1)
+
+
+def _frozen_forward(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``net(x)`` with every ``nn.Linear``'s weights detached (the same kernels, so the same numbers)."""
+    for layer in net:
+        x = F.linear(x, layer.weight.detach(), layer.bias.detach()) if isinstance(layer, nn.Linear) else layer(x)
+    return x
 
 
 def _adam(params, lr: float) -> torch.optim.Adam:
@@ -128,6 +147,10 @@ class SAC(nn.Module):
         self.actor_optim = _adam(self.actor.parameters(), config.lr)
         self.critic_optim = _adam(self.critic.parameters(), config.lr)
         self.alpha_optim = _adam([self.log_alpha], config.lr)
+        # The Polyak pairs, listed once (moving the module to a device keeps the Parameter objects).
+        self._target_params = list(self.critic_target.parameters())
+        self._online_params = list(self.critic.parameters())
+        self._graphed: GraphedStep | None = None  # the captured update (CUDA graph), made on first use
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -140,15 +163,16 @@ class SAC(nn.Module):
         """Actions ``(B, act_dim)`` for observations ``(B, obs_dim)``, without gradients."""
         return self.actor(obs, deterministic=deterministic, generator=generator)[0]
 
-    def critic_target_value(self, batch: Batch) -> torch.Tensor:
+    def critic_target_value(self, batch: Batch, alpha: torch.Tensor | None = None) -> torch.Tensor:
         """The soft Bellman target ``(B,)``: ``r + γ (1 - terminated) (min Q'(s', a') - α log π(a'|s'))``.
 
         Only a true termination stops bootstrapping; a time-limit cut is stored as not terminated.
         """
         with torch.no_grad():
+            alpha = self.alpha if alpha is None else alpha
             next_act, next_log_prob = self.actor(batch.next_obs)
             q1, q2 = self.critic_target(batch.next_obs, next_act)
-            soft_value = torch.min(q1, q2) - self.alpha * next_log_prob
+            soft_value = torch.min(q1, q2) - alpha * next_log_prob
             return batch.rew + self.config.gamma * (1.0 - batch.terminated) * soft_value
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -156,8 +180,18 @@ class SAC(nn.Module):
 
         Returns detached scalar tensors (no host sync): ``train/q_loss`` (sum of both critics' MSE),
         ``train/actor_loss``, ``train/alpha_loss``, ``train/alpha``, ``train/entropy``, ``train/q_mean``.
+        With ``config.cuda_graph`` and a CUDA batch, the update is captured once and replayed.
         """
-        target = self.critic_target_value(batch)
+        if self.config.cuda_graph and batch.obs.is_cuda:
+            if self._graphed is None:
+                optimizers = (self.critic_optim, self.actor_optim, self.alpha_optim)
+                self._graphed = GraphedStep(lambda *fields: self._update(Batch(*fields)), self, optimizers)
+            return self._graphed(*batch)
+        return self._update(batch)
+
+    def _update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        alpha = self.alpha  # α of this update: the temperature steps last
+        target = self.critic_target_value(batch, alpha)
         q1, q2 = self.critic(batch.obs, batch.act)
         q_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
         self.critic_optim.zero_grad(set_to_none=True)
@@ -165,22 +199,19 @@ class SAC(nn.Module):
         self.critic_optim.step()
 
         act, log_prob = self.actor(batch.obs)
-        self.critic.requires_grad_(False)  # the actor's gradient flows through Q, not into it
-        q1_pi, q2_pi = self.critic(batch.obs, act)
-        self.critic.requires_grad_(True)
-        alpha = self.alpha
+        q1_pi, q2_pi = self.critic(batch.obs, act, frozen=True)  # the actor's gradient flows through Q, not into it
         actor_loss = (alpha * log_prob - torch.min(q1_pi, q2_pi)).mean()
-        self.actor_optim.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_optim.step()
-
         alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+        # One backward for both losses: they share no parameter (α enters the actor loss detached, and the
+        # temperature loss sees log π detached), so each gets exactly its own gradient.
+        self.actor_optim.zero_grad(set_to_none=True)
         self.alpha_optim.zero_grad(set_to_none=True)
-        alpha_loss.backward()
+        (actor_loss + alpha_loss).backward()
+        self.actor_optim.step()
         self.alpha_optim.step()
 
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.critic_target.parameters()), list(self.critic.parameters()), self.config.tau)
+            torch._foreach_lerp_(self._target_params, self._online_params, self.config.tau)
         return {
             "train/q_loss": q_loss.detach(),
             "train/actor_loss": actor_loss.detach(),

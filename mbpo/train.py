@@ -17,6 +17,7 @@ import torch
 from mbpo.buffer import Batch, ReplayBuffer, sample_mixed
 from mbpo.checkpoint import Checkpoint, buffer_state, load_buffer_state
 from mbpo.config import Config
+from mbpo.diagnostics.monitor import ModelDiagnostics
 from mbpo.guards import DROPPED_ROLLOUT, NONFINITE_MODEL
 from mbpo.model_usage import reward_penalty, rollout_schedule, rollout_termination, usage_columns
 from mbpo.models.ensemble import GaussianEnsemble
@@ -108,11 +109,15 @@ def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False, resume: Ch
     # The env's termination rule, the k schedule, no reward penalty: unless an ablation says otherwise.
     is_terminal = rollout_termination(cfg, model.termination)
     schedule, penalty = rollout_schedule(cfg), reward_penalty(cfg)
-    run.start(resume, model=model)
+    diagnostics = ModelDiagnostics.if_enabled(cfg, out_dir, run.obs_dim, run.act_dim, run.device)  # None: off
+    run.start(resume, model=model, **({"diagnostics": diagnostics} if diagnostics is not None else {}))
 
     for step in run.env_steps():
         learning_step = step - 1 - cfg.init_exploration_steps  # env steps taken since learning began
         if learning_step >= 0 and learning_step % cfg.model_train_freq == 0:
+            if diagnostics is not None:  # before the fit, while the newest real data is unseen by the model
+                epoch = learning_step // cfg.epoch_length
+                diagnostics.before_fit(step, epoch, model.ensemble, run.agent, run.env_buffer)
             with run.timed("model"), run.guards.model_fit(step, model.ensemble, model.optim) as fitted:
                 fit = fit_ensemble(
                     model.ensemble, model.optim, *model_training_data(run.env_buffer), cfg.model, run.generator

@@ -276,3 +276,21 @@ def test_sample_elite_members_draws_only_elites_and_counts_them():
     assert counts1 == torch.bincount(members1, minlength=4).tolist()
     with pytest.raises(ValueError, match="elites"):
         model.set_elites([0, 1, 2])
+
+
+@pytest.mark.parametrize("config", [SMALL, EnsembleConfig()], ids=["small", "paper"])
+def test_weight_decay_gradient_added_after_backward_is_autograds_to_the_bit(config):
+    """The fit adds the decay gradient by hand (faster); it must be exactly what autograd computes."""
+    gen = torch.Generator().manual_seed(0)
+    model = GaussianEnsemble(OBS, ACT, config, generator=gen)
+    x = torch.randn(config.num_networks, 64, OBS + ACT, generator=gen)
+    y = torch.randn(config.num_networks, 64, OBS + 1, generator=gen)
+    total, _ = model.loss(x, y)
+    total.backward()
+    autograd = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    total, _ = model.loss(x, y, weight_decay=False)
+    total.backward()
+    model.add_weight_decay_grad()
+    for want, p in zip(autograd, model.parameters(), strict=True):
+        assert torch.equal(p.grad, want)

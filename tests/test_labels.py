@@ -66,6 +66,7 @@ def test_paper_dynamics_show_in_the_env_label(tmp_path: Path) -> None:
         "| Walker2d-v5 (paper dynamics)",
         "| Hopper-v5",
         "| Ant-v5",
+        "| **All envs**",
     ]
     assert "- **Walker2d-v5 (paper dynamics)**." in text
 

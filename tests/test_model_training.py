@@ -54,9 +54,9 @@ def test_each_member_trains_on_its_own_resample_reproducibly(monkeypatch):
         original = model.loss
         batches: list[torch.Tensor] = []
 
-        def spy(x, y, original=original, batches=batches):
+        def spy(x, y, original=original, batches=batches, **kwargs):
             batches.append(x.detach().clone())
-            return original(x, y)
+            return original(x, y, **kwargs)
 
         monkeypatch.setattr(model, "loss", spy)
         fit_ensemble(model, make_optimizer(model), inputs, targets, cfg, torch.Generator().manual_seed(4))

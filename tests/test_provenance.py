@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from mbpo.cli import main
-from mbpo.provenance import git_state, mark_finished, read_provenance, write_provenance
+from mbpo.provenance import git_state, mark_finished, mark_resumed, read_provenance, write_provenance
 
 TINY_SAC = [
     "train", "--env", "invertedpendulum", "--algo", "sac", "--steps", "60", "--quiet", "--device", "cpu",
@@ -102,3 +102,14 @@ def test_wandb_gets_the_same_provenance(tmp_path: Path, monkeypatch: pytest.Monk
     sent = seen["config"]["provenance"]
     assert {k: v for k, v in sent.items() if k != "finished"} == {k: v for k, v in on_disk.items() if k != "finished"}
     assert seen["config"]["sac"]["target_entropy"] == -1.0  # the effective value, never null
+
+
+def test_a_resume_is_recorded_with_its_own_command_code_and_machine(tmp_path: Path) -> None:
+    first = write_provenance(tmp_path, command=["mbpo", "train"])
+    record = mark_resumed(tmp_path, at_env_step=4000)
+    assert record["started"] == first["started"] and read_provenance(tmp_path) == record
+    (entry,) = record["resumed"]
+    assert entry["at_env_step"] == 4000 and set(entry) == {"at_env_step", "time", "command", "git", "machine"}
+    assert len(mark_resumed(tmp_path, at_env_step=9000)["resumed"]) == 2
+    lost = tmp_path / "lost"  # a file deleted since the run began is rewritten, with the resume on record
+    assert mark_resumed(lost, at_env_step=10)["resumed"][0]["at_env_step"] == 10

@@ -28,7 +28,8 @@ from mbpo.checkpoint import (
 )
 from mbpo.cli import main
 from mbpo.envs import ENV_SPECS, make_env
-from tests.golden import read_without_timing
+from mbpo.provenance import read_provenance
+from tests.golden import GOLDEN_RUNS, read_without_timing
 
 SAC_ARGS = [
     "train", "--env", "invertedpendulum", "--algo", "sac", "--seed", "5", "--steps", "400", "--device", "cpu",
@@ -157,6 +158,8 @@ def test_resume_rewrites_the_outputs_snakemake_deleted(tmp_path, crash_at, unint
     train(out)
     assert "from its checkpoint at env step 210" in capsys.readouterr().err
     assert read_without_timing(out / "metrics.csv") == uninterrupted
+    provenance = read_provenance(out)  # not a declared output: it survives, and records the resume
+    assert [r["at_env_step"] for r in provenance["resumed"]] == [210] and provenance["finished"] is not None
 
 
 def test_wall_time_adds_up_across_sessions(tmp_path, crash_at) -> None:
@@ -221,9 +224,34 @@ def test_stale_temporary_files_are_removed_on_resume(tmp_path, crash_at, uninter
     crash_at("env_step@250")
     with pytest.raises(Crash):
         train(out)
-    for name in ("checkpoint.pt", "metrics.csv"):  # what a process killed mid-write leaves
+    for name in ("checkpoint.pt", "metrics.csv", "provenance.yaml"):  # what a process killed mid-write leaves
         (out / f".{name}.tmp-4242").write_bytes(os.urandom(100))
     crash_at(None)
     train(out)
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv", "provenance.yaml"]
     assert read_without_timing(out / "metrics.csv") == uninterrupted
+
+
+def test_mbpo_with_diagnostics_resumes_to_the_uninterrupted_files(tmp_path, crash_at) -> None:
+    """The model diagnostics are part of the checkpoint: their CSVs, like metrics.csv, continue exactly."""
+    diagnostics = ["diagnostics.every=1", "diagnostics.horizon=5", "diagnostics.multistep_horizons=[1, 5]"]
+    args = [*GOLDEN_RUNS["mbpo"], "--device", "cpu", "--quiet", "--set", "checkpoint_every=100"]
+    args += [a for s in diagnostics for a in ("--set", s)]
+
+    def files(out) -> dict[str, list[dict[str, str]]]:
+        names = ("metrics.csv", "model_error.csv", "rollout_bound.csv")
+        rows = {name: read_without_timing(out / name) for name in names}
+        return rows | {
+            "rollout_bound.csv": [
+                {k: v for k, v in r.items() if not k.startswith("seconds")} for r in rows["rollout_bound.csv"]
+            ]
+        }
+
+    main(["train", *args, "--out", str(tmp_path / "straight")])
+    crash_at("env_step@470")
+    with pytest.raises(Crash):
+        main(["train", *args, "--out", str(tmp_path / "resumed")])
+    crash_at(None)
+    main(["train", *args, "--out", str(tmp_path / "resumed")])
+    straight, resumed = files(tmp_path / "straight"), files(tmp_path / "resumed")
+    assert resumed == straight and len(straight["model_error.csv"]) > 0

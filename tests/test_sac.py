@@ -106,3 +106,57 @@ def test_temperature_moves_towards_the_entropy_target(target_entropy):
         agent.update(batch)
     # entropy far above a low target → α falls; far below a high target → α rises
     assert (agent.alpha < 1.0) if target_entropy < 0 else (agent.alpha > 1.0)
+
+
+def _fixed_batch(n=64, obs_dim=3, act_dim=2, seed=0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    return Batch(
+        torch.randn(n, obs_dim, generator=g),
+        torch.rand(n, act_dim, generator=g) * 2 - 1,
+        torch.randn(n, generator=g),
+        torch.randn(n, obs_dim, generator=g),
+        (torch.rand(n, generator=g) < 0.1).float(),
+    )
+
+
+def test_training_state_undoes_warmup_updates_exactly():
+    """What the CUDA-graph capture relies on (checked on CPU): after take → steps → restore, the next
+    update is bit for bit the update of an agent that never stepped."""
+    from mbpo.cuda_graph import TrainingState
+
+    batch = _fixed_batch()
+    fresh, warmed = make_agent(), make_agent()
+    optimizers = [warmed.critic_optim, warmed.actor_optim, warmed.alpha_optim]
+    saved = TrainingState.take(warmed, optimizers)
+    for _ in range(3):
+        warmed.update(_fixed_batch(seed=1))
+    saved.restore(warmed, optimizers)
+    torch.manual_seed(5)
+    want = fresh.update(batch)
+    torch.manual_seed(5)
+    got = warmed.update(batch)
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    for a, b in zip(fresh.state_dict().values(), warmed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_cuda_graph_option_leaves_cpu_updates_eager_and_unchanged():
+    batch = _fixed_batch()
+    eager = make_agent()
+    graphed = make_agent(config=SACConfig(hidden_sizes=(32, 32), cuda_graph=True))
+    for _ in range(3):
+        torch.manual_seed(1)
+        a = eager.update(batch)
+        torch.manual_seed(1)
+        b = graphed.update(batch)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert graphed._graphed is None
+
+
+def test_graphed_step_refuses_cpu_tensors():
+    from mbpo.cuda_graph import GraphedStep
+
+    agent = make_agent()
+    step = GraphedStep(lambda *fields: agent.update(Batch(*fields)), agent, [agent.critic_optim])
+    with pytest.raises(RuntimeError, match="CUDA"):
+        step(*_fixed_batch())

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mbpo.chunks import map_row_chunks
+
 
 @dataclass(frozen=True)
 class EnsembleConfig:
@@ -136,9 +138,12 @@ class EnsembleLinear(nn.Module):
         Returns:
             ``(E, B, out)`` or ``(G, B, out)``.
         """
-        if members is None:
-            return torch.baddbmm(self.bias, x, self.weight)
-        return torch.baddbmm(self.bias[members], x, self.weight[members])
+        weight, bias = (self.weight, self.bias) if members is None else self.select(members)
+        return torch.baddbmm(bias, x, weight)
+
+    def select(self, members: Tensor) -> tuple[Tensor, Tensor]:
+        """The listed members' ``(weight (G, in, out), bias (G, 1, out))``, gathered (copies)."""
+        return self.weight[members], self.bias[members]
 
     def extra_repr(self) -> str:
         return f"num_members={self.num_members}, in_features={self.in_features}, out_features={self.out_features}"
@@ -221,17 +226,33 @@ class GaussianEnsemble(nn.Module):
         Returns:
             ``(mean, logvar)``, each ``(E, B, O)`` (or ``(G, B, O)``); logvar is soft-clamped.
         """
+        mean, raw_logvar = self._raw_output(inputs, members).split(self.out_dim, dim=-1)
+        return mean, self.soft_clamp_logvar(raw_logvar)
+
+    def _raw_output(self, inputs: Tensor, members: Tensor | None = None) -> Tensor:
+        """The last layer's output ``(E or G, B, 2 O)``: mean, then the raw (unclamped) log-variance.
+
+        Without gradients, large batches run the layers in cache-sized chunks of ``B`` (same numbers, see
+        `mbpo.chunks`): the holdout set and model rollouts.
+        """
         x = (inputs - self.input_mean) / self.input_std
         if x.dim() == 2:
             n = self.num_networks if members is None else members.shape[0]
             x = x.unsqueeze(0).expand(n, -1, -1)
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x, members)
-            if i < last:
-                x = F.silu(x)
-        mean, raw_logvar = x.split(self.out_dim, dim=-1)
-        return mean, self.soft_clamp_logvar(raw_logvar)
+        # A member subset's weights are gathered once, not once per chunk.
+        params = [(layer.weight, layer.bias) if members is None else layer.select(members) for layer in self.layers]
+
+        def layers(x: Tensor) -> Tensor:
+            for i, (weight, bias) in enumerate(params):
+                x = torch.baddbmm(bias, x, weight)
+                if i < len(params) - 1:
+                    x = F.silu(x)
+            return x
+
+        if torch.is_grad_enabled():
+            return layers(x)
+        widest = x.shape[0] * max(self.config.hidden_size, 2 * self.out_dim)  # floats per row of a chunk
+        return map_row_chunks(layers, x, widest, dim=1)
 
     def nll(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Per-member Gaussian NLL without constants, ``(E,)``.
@@ -252,19 +273,35 @@ class GaussianEnsemble(nn.Module):
         """``0.01 * (sum(max_logvar) - sum(min_logvar))``, a scalar."""
         return 0.01 * (self.max_logvar.sum() - self.min_logvar.sum())
 
-    def loss(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    @torch.no_grad()
+    def add_weight_decay_grad(self) -> None:
+        """Add the gradient of :meth:`weight_decay_loss` to the weights' ``.grad``, outside autograd.
+
+        Autograd derives ``(0.5 wd_l) * (2 W)`` through five tensor passes per layer (square, sum, and their
+        backwards, then the accumulation); this is one multiply and one add, with the same bits: the
+        product ``wd_l * W`` is the same exact real number, so it rounds the same way, and it is added to
+        the matrix-product gradient exactly as autograd's accumulation does (two terms: order-free).
+        """
+        for layer, decay in zip(self.layers, self._weight_decays, strict=True):
+            layer.weight.grad.add_(layer.weight * decay)
+
+    def loss(self, inputs: Tensor, targets: Tensor, weight_decay: bool = True) -> tuple[Tensor, Tensor]:
         """The official training objective.
 
         Args:
             inputs: ``(E, B, I)`` raw inputs, one minibatch per member.
             targets: ``(E, B, O)`` targets ``(Δs, r)``.
+            weight_decay: include the weight-decay term; ``False`` leaves it out of the graph, for a step
+                that adds its gradient with :meth:`add_weight_decay_grad` after ``backward`` (faster).
 
         Returns:
             ``(total, nll)``: the scalar to minimise (NLL summed over members + logvar-bound term + weight
             decay) and the per-member NLL ``(E,)`` (still attached to the graph).
         """
         nll = self.nll(inputs, targets)
-        total = nll.sum() + self.logvar_bound_loss() + self.weight_decay_loss()
+        total = nll.sum() + self.logvar_bound_loss()
+        if weight_decay:
+            total = total + self.weight_decay_loss()
         return total, nll
 
     @torch.no_grad()
@@ -273,7 +310,7 @@ class GaussianEnsemble(nn.Module):
 
         Averaged over samples and output dims, in the raw target units (as the official ``mse_loss``).
         """
-        mean, _ = self(inputs)
+        mean = self._raw_output(inputs)[..., : self.out_dim]  # the log-variance is not needed here
         return (mean - targets).square().mean(dim=(1, 2))
 
     # ------------------------------------------------------------------ prediction

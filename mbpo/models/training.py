@@ -169,9 +169,10 @@ def fit_ensemble(
         nll_sum.zero_()
         for start in range(0, n_train, batch_size):
             idx = boot[:, start : start + batch_size]
-            total, nll = model.loss(train_x[idx], train_y[idx])
+            total, nll = model.loss(train_x[idx], train_y[idx], weight_decay=False)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
+            model.add_weight_decay_grad()  # the decay term's gradient, cheaper than through autograd
             optimizer.step()
             nll_sum += nll.detach() * idx.shape[1]
         boot = shuffle_rows(boot, generator)
