@@ -17,8 +17,8 @@ Two measures of ``u``, both over the *elites* (the members rollouts draw from), 
   of data removes; MOPO takes the max over all members, we over the elites, like the other measure.
 
 Both need every elite on every branch, where a plain rollout runs one member per sample: one forward of
-the elites on the whole batch per rollout step (in row chunks, to bound memory), done only when a penalty
-is on, so the default rollouts are untouched.
+the elites on the whole batch per rollout step (the ensemble runs large no-grad batches in cache-sized row
+chunks, `mbpo.chunks`), done only when a penalty is on, so the default rollouts are untouched.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from torch import Tensor
 from mbpo.models.ensemble import GaussianEnsemble
 
 UNCERTAINTIES = ("disagreement", "aleatoric")
-CHUNK_ROWS = 8192  # rows per forward of all elites: (elites, rows, hidden) activations of ~30 MB
 
 
 def disagreement(means: Tensor) -> Tensor:
@@ -81,20 +80,12 @@ class RewardPenalty:
         Returns:
             ``(next_obs (B, obs_dim), penalised reward (B,), u (B,))``.
         """
-        inputs = torch.cat([obs, act], dim=-1)
         elites = model.elites
         slot = (members.unsqueeze(0) == elites.unsqueeze(1)).to(torch.uint8).argmax(dim=0)  # (B,) index in elites
-        batch = inputs.shape[0]
-        mean = inputs.new_empty(batch, model.out_dim)
-        logvar = torch.empty_like(mean)
-        u = inputs.new_empty(batch)
-        for start in range(0, batch, CHUNK_ROWS):
-            stop = min(start + CHUNK_ROWS, batch)
-            means, logvars = model(inputs[start:stop], elites)  # (G, b, O) each
-            rows = torch.arange(stop - start, device=inputs.device)
-            mean[start:stop] = means[slot[start:stop], rows]
-            logvar[start:stop] = logvars[slot[start:stop], rows]
-            u[start:stop] = self.measure(means, logvars)
+        means, logvars = model(torch.cat([obs, act], dim=-1), elites)  # (G, B, O) each, in row chunks
+        rows = torch.arange(obs.shape[0], device=obs.device)
+        mean, logvar = means[slot, rows], logvars[slot, rows]
+        u = self.measure(means, logvars)
         noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         sample = mean + torch.exp(0.5 * logvar) * noise
         reward = sample[:, model.obs_dim]

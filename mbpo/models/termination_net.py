@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mbpo.chunks import map_row_chunks
+
 INIT_SEED_OFFSET = 7_919  # the classifier's initial weights: fixed by the run's seed, drawn from no run stream
 
 
@@ -107,7 +109,8 @@ class TerminationNet(nn.Module):
         if not bool(self.trained):
             return torch.zeros(next_obs.shape[:-1], dtype=torch.bool, device=next_obs.device)
         flat = next_obs.reshape(-1, next_obs.shape[-1])
-        return (self(flat) > self.logit_threshold).reshape(next_obs.shape[:-1])
+        logits = map_row_chunks(self, flat, floats_per_row=max(self.config.hidden_sizes))  # cache-sized chunks
+        return (logits > self.logit_threshold).reshape(next_obs.shape[:-1])
 
 
 def make_termination_optimizer(net: TerminationNet) -> torch.optim.Adam:
