@@ -7,6 +7,7 @@ refused run leaves the directory exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from dataclasses import dataclass
@@ -61,10 +62,8 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     existed): a run survives an upgrade unless a value it ran with would now differ. A key that this code
     no longer knows counts as a difference.
     """
-    try:
+    with contextlib.suppress(ConfigError):  # e.g. a removed key: the comparison below names it
         saved = resolve(saved).to_dict()
-    except ConfigError:
-        pass  # e.g. a removed key: the comparison below names it
     old, new = flatten(saved), flatten(current)
     missing = "(absent)"
     return [
