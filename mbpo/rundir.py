@@ -7,6 +7,7 @@ refused run leaves the directory exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from mbpo.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, remove_stale_temporaries
-from mbpo.config import Config
+from mbpo.config import Config, ConfigError, resolve
 from mbpo.provenance import FILENAME as PROVENANCE
 from mbpo.runlog import write_outputs
 
@@ -54,7 +55,15 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """``"key: saved → current"`` for every key (dotted) whose value differs, except those a resume may
-    change. Keys present on one side only (a config key added or removed since) count as differences."""
+    change.
+
+    The saved config is first resolved by this code, so a key added to the package since the run began
+    takes its default (which, by the golden-run tests, reproduces what the run did before the key
+    existed): a run survives an upgrade unless a value it ran with would now differ. A key that this code
+    no longer knows counts as a difference.
+    """
+    with contextlib.suppress(ConfigError):  # e.g. a removed key: the comparison below names it
+        saved = resolve(saved).to_dict()
     old, new = flatten(saved), flatten(current)
     missing = "(absent)"
     return [

@@ -255,3 +255,26 @@ def test_mbpo_with_diagnostics_resumes_to_the_uninterrupted_files(tmp_path, cras
     main(["train", *args, "--out", str(tmp_path / "resumed")])
     straight, resumed = files(tmp_path / "straight"), files(tmp_path / "resumed")
     assert resumed == straight and len(straight["model_error.csv"]) > 0
+
+
+def test_a_config_key_added_since_the_checkpoint_takes_its_default_and_the_run_resumes(tmp_path, crash_at) -> None:
+    """An upgrade that adds a config key must not strand in-flight runs (the evidence runs span sessions)."""
+    out = tmp_path / "run"
+    crash_at("env_step@250")
+    with pytest.raises(Crash):
+        train(out)
+    crash_at(None)
+    checkpoint = load_checkpoint(out / "checkpoint.pt")
+    del checkpoint["config"]["env_dynamics"]  # as written by a version without that key
+    save_checkpoint(checkpoint, out / "checkpoint.pt")
+    train(out)  # resumes to the end
+    assert int(read_without_timing(out / "metrics.csv")[-1]["env_step"]) == 400
+    crash_at("env_step@250")
+    with pytest.raises(Crash):
+        train(out / "other")
+    crash_at(None)
+    checkpoint = load_checkpoint(out / "other" / "checkpoint.pt")
+    checkpoint["config"]["sac"]["lr"] = 1.0  # a value the run really used differs: refused, naming it
+    save_checkpoint(checkpoint, out / "other" / "checkpoint.pt")
+    with pytest.raises(SystemExit, match=r"sac\.lr: 1\.0 → 0\.0003"):
+        train(out / "other")
