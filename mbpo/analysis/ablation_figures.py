@@ -55,7 +55,7 @@ def curves_figure(stats: pd.DataFrame, envs: Sequence[EnvAblations], confidence:
             ax.plot(c["at"], c["estimate"], color=colors[variant], lw=width, ls=style, label=label, zorder=3)
         n = curve_rows.loc[curve_rows["env"] == e.env, "n"]
         seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
-        ax.set_title(f"{our_env_id(e.env)} ({seeds} seeds)")
+        ax.set_title(f"{our_env_id(e.env)} ({seeds} seed{'' if seeds == '1' else 's'})")
         ax.set_xlabel("env steps")
         ax.set_ylabel("evaluation return (IQM)")
         ax.xaxis.set_major_formatter(STEPS_AXIS)
@@ -70,7 +70,7 @@ def curves_figure(stats: pd.DataFrame, envs: Sequence[EnvAblations], confidence:
 
 def effects_figure(stats: pd.DataFrame, envs: Sequence[EnvAblations], confidence: float) -> Figure:
     rows = max(1, max(len(e.variants) for e in envs))
-    fig = Figure(figsize=(5.2 * len(envs), 0.5 * rows + 2.2))
+    fig = Figure(figsize=(max(8.0, 5.2 * len(envs)), 0.5 * rows + 2.4))
     axes = fig.subplots(1, len(envs), squeeze=False)[0]
     colors = variant_colors([v for e in envs for v in [BASELINE, *e.variants]])
     for ax, e in zip(axes, envs, strict=True):
@@ -104,8 +104,8 @@ def effects_figure(stats: pd.DataFrame, envs: Sequence[EnvAblations], confidence
         ax.set_xlabel("IQM(variant) − IQM(default)")
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(
-        f"Ablation effects, {confidence:.0%} bootstrap CIs; filled: P(improvement) ≠ 0.5 at Holm-adjusted "
-        f"p < {ALPHA:g}; P = P(variant run > default run)",
+        f"Ablation effects with {confidence:.0%} bootstrap CIs; P = P(variant run > default run)\n"
+        f"filled: P ≠ 0.5 at Holm-adjusted p < {ALPHA:g} (Mann-Whitney); no bar: fewer than 2 seeds",
         fontsize=10,
     )
     fig.tight_layout()

@@ -327,11 +327,9 @@ def _env_table(e: EnvAblations, stats: pd.DataFrame, conf: str) -> list[str]:
         elif variant in e.identical:
             effect = ["0 (identical by construction)", "", ""]
         else:
-            test = (
-                "n/a"
-                if improvement is None
-                else f"{_fmt_p(improvement['p_value'])} ({_fmt_p(improvement['p_value_holm'])})"
-            )
+            test = "n/a"
+            if improvement is not None and np.isfinite(improvement["p_value"]):
+                test = f"{_fmt_p(improvement['p_value'])} ({_fmt_p(improvement['p_value_holm'])})"
             effect = [_fmt_ci(difference, _signed), _fmt_ci(improvement, "{:.2f}".format), test]
         cells = [
             f"`{variant}`",
@@ -375,13 +373,13 @@ def reading(e: EnvAblations, stats: pd.DataFrame) -> str:
             "with this many seeds an effect of this size cannot be told from seed noise."
         )
     if untested:
-        sentences.append(f"Too few seeds to test: {', '.join(untested)}.")
-    if not (worse or better):
-        tested = [v for v in e.variants if v not in e.identical]
-        if tested:
-            sentences.insert(0, f"On {name}, no ablation is established to matter at these seeds and budget.")
-    else:
+        sentences.append(f"Point estimates only, untested (fewer than 2 seeds): {', '.join(untested)}.")
+    if worse or better:
         sentences.insert(0, f"On {name}:")
+    elif unclear:
+        sentences.insert(0, f"On {name}, no ablation is established to matter at these seeds and budget.")
+    elif untested:
+        sentences.insert(0, f"On {name}, nothing can be established with fewer than 2 seeds per group.")
     same = [f"`{v}`" for v in e.identical]
     if same:
         k = describe_lengths(e.lengths[BASELINE])
@@ -430,6 +428,11 @@ def render_ablations(
     seeds = summary.groupby(["env", "variant"])["seed"].nunique()
     seed_text = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()} to {seeds.max()}"
     trims = sorted({iqm_trimmed(int(n)) for n in seeds})
+    trim_text = (
+        "below 4 seeds it trims none: the mean"
+        if trims == [0]
+        else f"trimming {', '.join(map(str, trims))} seed(s) at each end"
+    )
     out = [
         "# Which of MBPO's parts matter: ablations on MuJoCo v5",
         "",
@@ -438,8 +441,8 @@ def render_ablations(
         "how rollouts use the model and is compared with MBPO's `default` in the same env, at the same "
         f"env-step budget; final return = mean of the last {final_window} evaluations after the warm-up.",
         "",
-        f"**Statistics**: IQM = interquartile mean over seeds (trimming {', '.join(map(str, trims))} seed(s) at each "
-        f"end). Intervals are {conf} percentile-bootstrap CIs over seeds (two-sample, resampling each group, "
+        f"**Statistics**: IQM = interquartile mean over seeds ({trim_text}). Intervals are {conf} "
+        "percentile-bootstrap CIs over seeds (two-sample, resampling each group, "
         "for the differences). P(variant > default): the probability that a random run of the variant beats a "
         "random `default` run (ties count half); its two-sided Mann-Whitney p-value is Holm-adjusted across the "
         f"variants compared in that env (in parentheses). Every estimate, with its note: `{stats_path}`.",
@@ -452,7 +455,8 @@ def render_ablations(
     for variant in [BASELINE, *shown]:
         v = registry.get(variant)
         keys = ", ".join(f"`{k}`" for k in _flat_keys(v.overrides_for(envs[0].env))) if v else ""
-        out.append(f"| `{variant}` | {v.doc if v else 'not in the registry'} | {keys or '(none)'} |")
+        doc = v.doc.replace("|", r"\|") if v else "not in the registry"  # a pipe would end the cell
+        out.append(f"| `{variant}` | {doc} | {keys or '(none)'} |")
     out.append("")
     for e in envs:
         out += [f"## {our_env_id(e.env)}", "", *_env_table(e, stats, conf), ""]
