@@ -24,13 +24,14 @@ report: "rules/report/workflow.rst"
 wildcard_constraints:
     env="[a-z0-9]+",
     algo="mbpo|sac",
-    variant="[a-z0-9][a-z0-9_-]*",
+    variant="[a-z0-9][a-z0-9_.-]*",
     seed=r"\d+",
 
 
 include: "rules/common.smk"
 include: "rules/train.smk"
 include: "rules/analysis.smk"
+include: "rules/ablations.smk"
 include: "rules/diagnostics.smk"
 
 
@@ -40,5 +41,6 @@ rule all:
         TABLE_HTML,
         FIGURES,
         RUN_PAGES,
+        ABLATION_TARGETS,
         MODEL_ERROR_TARGETS,
     default_target: True

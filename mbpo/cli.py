@@ -64,8 +64,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=run_train)
 
+    variants = commands.add_parser("variants", help="the named variants of each algorithm, one line each")
+    variants.set_defaults(handler=run_variants)
+
     register_analysis(commands)
     return parser
+
+
+def variant_lines() -> list[str]:
+    """The registry as a markdown table: algo, name, the config keys it sets, what it changes and why.
+
+    The README's table of variants is this output, so the two cannot drift apart (tests/test_cli.py).
+    """
+    from mbpo.variants import VARIANTS
+
+    def sets(variant) -> str:
+        layer = variant.overrides_for("hopper")
+        per_env = " (per env)" if callable(variant.overrides) else ""
+        flat = _flatten(layer)
+        return ", ".join(f"`{k}={v}`" if not per_env else f"`{k}`{per_env}" for k, v in flat.items()) or "(nothing)"
+
+    lines = ["| algo | variant | sets | what it changes, and why |", "|---|---|---|---|"]
+    for algo in ALGOS[::-1]:  # mbpo first
+        for v in VARIANTS:
+            if algo in v.algos:
+                doc = v.doc.replace("|", r"\|")  # a pipe inside a cell would end it
+                lines.append(f"| {algo} | `{v.name}` | {sets(v)} | {doc} |")
+    return lines
+
+
+def _flatten(layer: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in layer.items():
+        out |= _flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
+    return out
+
+
+def run_variants(args: argparse.Namespace) -> None:
+    print("\n".join(variant_lines()))
 
 
 def _same_env(a: Any, b: Any) -> bool:

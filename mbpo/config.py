@@ -24,7 +24,9 @@ import yaml
 
 from mbpo.diagnostics.config import DiagnosticsConfig
 from mbpo.envs import ENV_DYNAMICS, ENV_SPECS, env_spec
+from mbpo.model_usage import validate_usage
 from mbpo.models.ensemble import EnsembleConfig
+from mbpo.models.termination_net import TerminationNetConfig
 from mbpo.sac import SACConfig
 from mbpo.variants import get_variant
 
@@ -59,6 +61,13 @@ class Config:
     model_retain_epochs: int = 1  # epochs of rollouts the model buffer holds
     real_ratio: float = 0.05  # share of real transitions in each SAC batch
     rollout_schedule: tuple[int, int, int, int] = (20, 100, 1, 1)  # [e0, e1, k0, k1]
+
+    # How rollouts use the model: the ablations' keys (`mbpo.model_usage`); these defaults are MBPO as published.
+    rollout_fixed_length: int | str | None = None  # k at every epoch: an int, or "max" (the schedule's largest)
+    rollout_termination: str = "static"  # where a branch ends: "static" (the env's rule), "learned", "none"
+    rollout_penalty: float = 0.0  # λ: SAC learns from model rewards r − λ·u(s, a)
+    rollout_uncertainty: str = "disagreement"  # u: "disagreement" (spread of elite means) or "aleatoric"
+    termination_net: TerminationNetConfig = field(default_factory=TerminationNetConfig)  # for "learned"
 
     sac: SACConfig = field(default_factory=SACConfig)
     model: EnsembleConfig = field(default_factory=EnsembleConfig)
@@ -320,6 +329,8 @@ def validate(cfg: Config) -> None:
         0 <= e0 <= e1 and k0 >= 1 and k1 >= 1,
         f"rollout_schedule [e0, e1, k0, k1] needs 0 <= e0 <= e1 and k0, k1 >= 1, got {list(cfg.rollout_schedule)}",
     )
+    problems = validate_usage(cfg)
+    _require(not problems, "; ".join(problems))
     _require(cfg.sac.batch_size > 0, f"sac.batch_size must be positive, got {cfg.sac.batch_size}")
     _require(0.0 < cfg.sac.tau <= 1.0, f"sac.tau must lie in (0, 1], got {cfg.sac.tau}")
     _require(0.0 <= cfg.sac.gamma < 1.0, f"sac.gamma must lie in [0, 1), got {cfg.sac.gamma}")

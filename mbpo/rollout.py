@@ -16,6 +16,7 @@ from mbpo.config import Config
 from mbpo.models.ensemble import GaussianEnsemble
 from mbpo.sac import SAC
 from mbpo.termination import TerminationFn
+from mbpo.uncertainty import RewardPenalty
 
 
 def rollout_length(schedule: tuple[int, int, int, int], epoch: int) -> int:
@@ -43,6 +44,7 @@ class Rollout:
     transitions: Batch  # every live step of every branch, flattened: (N, ...)
     length: int  # the k the branches were rolled for
     alive_fraction: torch.Tensor  # () share of branches still running after k steps
+    uncertainty: torch.Tensor | None = None  # (N,) u(s, a) of each transition, with a reward penalty only
 
 
 @torch.no_grad()
@@ -53,12 +55,14 @@ def branched_rollout(
     start_obs: torch.Tensor,
     length: int,
     generator: torch.Generator | None = None,
+    penalty: RewardPenalty | None = None,
 ) -> Rollout:
     """Roll ``start_obs (B, obs_dim)`` forward ``length`` steps through the model.
 
     Every sample's elite is drawn up front for all steps, so the whole rollout syncs with the host twice
     (counting members per step, and keeping the live transitions at the end), never per step. Branches
     that terminated keep computing to keep shapes static; their later steps are dropped at the end.
+    With a ``penalty`` (an ablation), every step runs all elites on the batch and stores penalised rewards.
     """
     batch = start_obs.shape[0]
     members, counts = model.sample_elite_members((length, batch), generator)
@@ -66,9 +70,14 @@ def branched_rollout(
     alive = torch.ones(batch, dtype=torch.bool, device=start_obs.device)
     steps: list[Batch] = []
     live: list[torch.Tensor] = []
+    uncertainties: list[torch.Tensor] = []
     for t in range(length):
         act = agent.act(obs, generator=generator)
-        next_obs, rew = model.predict(obs, act, members[t], generator, counts=counts[t])
+        if penalty is None:
+            next_obs, rew = model.predict(obs, act, members[t], generator, counts=counts[t])
+        else:  # ablation hook (mbpo.uncertainty): r - λ·u(s, a), u from every elite
+            next_obs, rew, u = penalty.predict(model, obs, act, members[t], generator)
+            uncertainties.append(u)
         terminated = is_terminal(next_obs)
         steps.append(Batch(obs, act, rew, next_obs, terminated.float()))
         live.append(alive)
@@ -76,4 +85,5 @@ def branched_rollout(
         obs = next_obs
     keep = torch.cat(live)
     transitions = Batch(*(torch.cat(field)[keep] for field in zip(*steps, strict=True)))
-    return Rollout(transitions, length, alive.float().mean())
+    uncertainty = torch.cat(uncertainties)[keep] if uncertainties else None
+    return Rollout(transitions, length, alive.float().mean(), uncertainty)

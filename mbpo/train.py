@@ -19,11 +19,13 @@ from mbpo.checkpoint import Checkpoint, buffer_state, load_buffer_state
 from mbpo.config import Config
 from mbpo.diagnostics.monitor import ModelDiagnostics
 from mbpo.guards import DROPPED_ROLLOUT, NONFINITE_MODEL
+from mbpo.model_usage import reward_penalty, rollout_schedule, rollout_termination, usage_columns
 from mbpo.models.ensemble import GaussianEnsemble
+from mbpo.models.termination_net import TerminationNet, fit_termination, make_termination_optimizer
 from mbpo.models.training import fit_ensemble, make_optimizer
 from mbpo.rollout import branched_rollout, model_buffer_capacity, rollout_length
 from mbpo.session import open_session
-from mbpo.termination import termination_fn
+from mbpo.uncertainty import penalty_metrics
 
 MBPO_COLUMNS = (
     "model/holdout_mse",
@@ -57,40 +59,56 @@ def model_training_data(buffer: ReplayBuffer) -> tuple[torch.Tensor, torch.Tenso
 @dataclass
 class ModelSide:
     """MBPO's state beyond SAC's: the ensemble, its optimizer (kept across refits, as official), the model
-    buffer, and the last refit's diagnostics (repeated in every metrics row until the next refit)."""
+    buffer, and the last refit's diagnostics (repeated in every metrics row until the next refit); with
+    ``rollout_termination = learned`` (an ablation), also the termination classifier and its optimizer."""
 
     ensemble: GaussianEnsemble
     optim: torch.optim.Optimizer
     buffer: ReplayBuffer
     log: dict[str, Any] = field(default_factory=dict)
+    termination: TerminationNet | None = None
+    termination_optim: torch.optim.Optimizer | None = None
 
     @classmethod
     def create(cls, cfg: Config, obs_dim: int, act_dim: int, device: torch.device) -> ModelSide:
         ensemble = GaussianEnsemble(obs_dim, act_dim, cfg.model).to(device)
         buffer = ReplayBuffer(1, obs_dim, act_dim, device)  # sized when k is known
-        return cls(ensemble, make_optimizer(ensemble), buffer)
+        side = cls(ensemble, make_optimizer(ensemble), buffer)
+        if cfg.rollout_termination == "learned":
+            side.termination = TerminationNet(obs_dim, cfg.termination_net, seed=cfg.seed).to(device)
+            side.termination_optim = make_termination_optimizer(side.termination)
+        return side
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "ensemble": self.ensemble.state_dict(),
             "optim": self.optim.state_dict(),
             "buffer": buffer_state(self.buffer),
             "log": dict(self.log),
         }
+        if self.termination is not None and self.termination_optim is not None:
+            state["termination"] = self.termination.state_dict()
+            state["termination_optim"] = self.termination_optim.state_dict()
+        return state
 
     def load_state_dict(self, state: Checkpoint) -> None:
         self.ensemble.load_state_dict(state["ensemble"])
         self.optim.load_state_dict(state["optim"])
         load_buffer_state(self.buffer, state["buffer"])
         self.log = dict(state["log"])
+        if self.termination is not None and self.termination_optim is not None:
+            self.termination.load_state_dict(state["termination"])
+            self.termination_optim.load_state_dict(state["termination_optim"])
 
 
 def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False, resume: Checkpoint | None = None) -> None:
     """Run MBPO for ``cfg.steps`` env steps, writing ``config.yaml`` and ``metrics.csv`` to ``out_dir``;
     with ``resume`` (a checkpoint of this run), continue after the checkpoint's env step instead."""
-    run = open_session(cfg, out_dir, MBPO_COLUMNS, quiet=quiet)
+    run = open_session(cfg, out_dir, MBPO_COLUMNS + usage_columns(cfg), quiet=quiet)
     model = ModelSide.create(cfg, run.obs_dim, run.act_dim, run.device)
-    is_terminal = termination_fn(cfg.env)
+    # The env's termination rule, the k schedule, no reward penalty: unless an ablation says otherwise.
+    is_terminal = rollout_termination(cfg, model.termination)
+    schedule, penalty = rollout_schedule(cfg), reward_penalty(cfg)
     diagnostics = ModelDiagnostics.if_enabled(cfg, out_dir, run.obs_dim, run.act_dim, run.device)  # None: off
     run.start(resume, model=model, **({"diagnostics": diagnostics} if diagnostics is not None else {}))
 
@@ -105,19 +123,35 @@ def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False, resume: Ch
                     model.ensemble, model.optim, *model_training_data(run.env_buffer), cfg.model, run.generator
                 )
             if fitted.ok:  # else the fit went non-finite: the model is back as it was, and no rollouts
-                k = rollout_length(cfg.rollout_schedule, epoch=learning_step // cfg.epoch_length)
+                usage_log = {}
+                if model.termination is not None:  # the learned-termination ablation: refit the classifier
+                    with run.timed("termination"):
+                        real = run.env_buffer.all()
+                        termination_fit = fit_termination(
+                            model.termination, model.termination_optim, real.next_obs, real.terminated, run.generator
+                        )
+                    usage_log |= termination_fit.as_metrics()
+                k = rollout_length(schedule, epoch=learning_step // cfg.epoch_length)
                 with run.timed("rollout"):
                     model.buffer.resize(model_buffer_capacity(cfg, k))
                     start = run.env_buffer.sample(cfg.rollout_batch_size, run.generator).obs
-                    rollout = branched_rollout(model.ensemble, run.agent, is_terminal, start, k, run.generator)
+                    rollout = branched_rollout(
+                        model.ensemble, run.agent, is_terminal, start, k, run.generator, penalty=penalty
+                    )
+                    if penalty is not None:
+                        usage_log |= penalty_metrics(rollout.transitions.rew, rollout.uncertainty, penalty.coef)
                     transitions = run.guards.finite_transitions(rollout.transitions)
                     model.buffer.add_batch(transitions)
-                model.log = fit.as_metrics() | {
-                    "model/elites": " ".join(map(str, fit.elites)),
-                    "rollout/length": k,
-                    "rollout/transitions": len(transitions),
-                    "rollout/alive_fraction": float(rollout.alive_fraction),
-                }
+                model.log = (
+                    fit.as_metrics()
+                    | {
+                        "model/elites": " ".join(map(str, fit.elites)),
+                        "rollout/length": k,
+                        "rollout/transitions": len(transitions),
+                        "rollout/alive_fraction": float(rollout.alive_fraction),
+                    }
+                    | usage_log
+                )
 
         with run.timed("env"):
             run.act_and_store(step)

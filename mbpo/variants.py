@@ -63,6 +63,49 @@ VARIANTS: tuple[Variant, ...] = (
         label="SAC (MBPO's entropy)",
         overrides=lambda env: {"sac": {"target_entropy": env_spec(env).mbpo_target_entropy}},
     ),
+    # MBPO's ablations (issue #10; `mbpo.model_usage` implements the keys they set, reports/ablations.md
+    # compares each with `default`). Each changes one thing about how rollouts use the model.
+    *(
+        Variant(
+            name=f"penalty{suffix}",
+            algos=("mbpo",),
+            doc=f"Model rewards r - {coef:g}·u(s, a), u the spread of the elites' predicted means: pessimism "
+            "about what the model does not know (design note §9.1, MOPO online).",
+            label=f"MBPO (penalty λ={coef:g})",
+            overrides={"rollout_penalty": coef},
+        )
+        for suffix, coef in (("", 1.0), ("-0.5", 0.5), ("-2", 2.0))
+    ),
+    Variant(
+        name="learned-termination",
+        algos=("mbpo",),
+        doc="Branches end where a classifier p(done | s'), refit on the real transitions at every model refit, "
+        "says so, instead of the env's own rule.",
+        label="MBPO (learned termination)",
+        overrides={"rollout_termination": "learned"},
+    ),
+    Variant(
+        name="no-termination",
+        algos=("mbpo",),
+        doc="Branches never end early (the design note's rollouts): what the termination rule is worth.",
+        label="MBPO (no termination)",
+        overrides={"rollout_termination": "none"},
+    ),
+    Variant(
+        name="fixed-k1",
+        algos=("mbpo",),
+        doc="Rollout length 1 at every epoch: what the growing rollout schedule is worth.",
+        label="MBPO (k = 1)",
+        overrides={"rollout_fixed_length": 1},
+    ),
+    Variant(
+        name="fixed-kmax",
+        algos=("mbpo",),
+        doc="The schedule's largest k from the first epoch (Hopper 15, Ant 25; Walker2d and HalfCheetah "
+        "stay at 1, i.e. default).",
+        label="MBPO (k = max)",
+        overrides={"rollout_fixed_length": "max"},
+    ),
 )
 
 

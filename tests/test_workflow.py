@@ -15,6 +15,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = ["hopper", "walker2d", "halfcheetah", "ant"]
 ANALYSIS = {"aggregate": 1, "stats": 1, "table": 1, "figures": 1, "run_pages": 1}
+HOPPER_ABLATIONS = ["penalty", "penalty-0.5", "penalty-2", "learned-termination", "no-termination", "fixed-k1"]
+HOPPER_ABLATIONS += ["fixed-kmax"]
 
 
 @pytest.fixture
@@ -52,9 +54,27 @@ def job_counts(result: subprocess.CompletedProcess) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M) if m[1] != "total"}
 
 
-def test_paper_protocol_plans_40_runs(workflow: Path) -> None:
-    counts = job_counts(snakemake(workflow, "all", configfile="config/config.yaml"))
-    assert counts == {"train": 40, **ANALYSIS, "all": 1}
+def planned_runs(result: subprocess.CompletedProcess) -> dict[tuple[str, str, str], int]:
+    """(env, algo, variant) -> seeds planned, from a dry run's train jobs."""
+    runs: dict[tuple[str, str, str], int] = {}
+    for m in re.finditer(r"wildcards: env=(\w+), algo=(\w+), variant=([\w.-]+), seed=\d+", result.stdout):
+        runs[m.groups()] = runs.get(m.groups(), 0) + 1
+    return runs
+
+
+def test_paper_protocol_plans_40_runs_and_the_ablations(workflow: Path) -> None:
+    """40 main runs (4 envs x MBPO/SAC x 5 seeds), then 5 seeds of each ablation: 7 on Hopper, 5 on Walker2d
+    (fixed-k1 and fixed-kmax equal default there)."""
+    result = snakemake(workflow, "all", configfile="config/config.yaml")
+    assert job_counts(result) == {"train": 100, **ANALYSIS, "ablations": 1, "all": 1}
+    runs = planned_runs(result)
+    ablations = {(env, v): n for (env, algo, v), n in runs.items() if algo == "mbpo" and v != "default"}
+    assert ablations == {
+        **{("hopper", v): 5 for v in HOPPER_ABLATIONS},
+        **{("walker2d", v): 5 for v in HOPPER_ABLATIONS[:5]},
+    }
+    command = next(line for line in result.stdout.splitlines() if "mbpo ablations" in line)
+    assert "--envs hopper walker2d" in command and "results/runs/hopper/mbpo/penalty-0.5/seed4" in command
 
 
 def test_train_command_uses_the_package_cli(workflow: Path) -> None:
@@ -65,10 +85,12 @@ def test_train_command_uses_the_package_cli(workflow: Path) -> None:
     assert "--steps" not in command  # the paper budget comes from `mbpo train`'s presets
 
 
-def test_smoke_protocol_plans_16_runs_with_overrides(workflow: Path) -> None:
+def test_smoke_protocol_plans_16_runs_and_each_ablation_with_overrides(workflow: Path) -> None:
     result = snakemake(workflow, "all", configfile="config/smoke.yaml")
-    counts = {"train": 16, **ANALYSIS, "model_error_report": 1, "all": 1}
+    counts = {"train": 23, **ANALYSIS, "ablations": 1, "model_error_report": 1, "all": 1}
     assert job_counts(result) == counts  # the smoke runs turn the model diagnostics on: their report is built
+    ablations = {v: n for (env, algo, v), n in planned_runs(result).items() if algo == "mbpo" and v != "default"}
+    assert ablations == dict.fromkeys(HOPPER_ABLATIONS, 1)  # every MBPO ablation of the registry, once, on Hopper
     command = next(line for line in result.stdout.splitlines() if "mbpo train --env ant --algo mbpo" in line)
     assert "--steps 2000" in command and "--set model_train_freq=250" in command
     assert "--set diagnostics.every=1" in command
@@ -79,7 +101,7 @@ def test_smoke_protocol_plans_16_runs_with_overrides(workflow: Path) -> None:
 def test_a_variant_is_one_list_entry(workflow: Path) -> None:
     (workflow / "variant.yaml").write_text("variants: {sac: [default, mbpo-entropy]}\n")
     result = snakemake(workflow, "all", configfile="variant.yaml")
-    assert job_counts(result)["train"] == 60  # 20 more SAC runs; MBPO keeps its `default` from config.yaml
+    assert job_counts(result)["train"] == 120  # 20 more SAC runs; MBPO keeps its variants from config.yaml
     command = next(line for line in result.stdout.splitlines() if "--variant mbpo-entropy" in line)
     assert "--algo sac" in command and "results/runs/" in command and "/sac/mbpo-entropy/seed" in command
 
@@ -92,6 +114,14 @@ def test_an_unknown_variant_fails_naming_it_and_the_allowed_ones(workflow: Path)
     assert "unknown variant(s) mbpo-entropy for mbpo; allowed: default" in out
 
 
+def test_an_unknown_ablation_fails_naming_it_and_the_allowed_ones(workflow: Path) -> None:
+    (workflow / "bad.yaml").write_text("ablations: {hopper: [penalty-3]}\n")
+    result = snakemake(workflow, "all", configfile="bad.yaml")
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "config `ablations.hopper`: unknown MBPO variant(s) penalty-3; allowed: default, penalty," in out
+
+
 @pytest.mark.parametrize(
     ("config", "named"),
     [
@@ -102,6 +132,7 @@ def test_an_unknown_variant_fails_naming_it_and_the_allowed_ones(workflow: Path)
         ({"steps": {"hopper": 0}}, "steps"),
         ({"wandb": {"mode": "ofline"}}, "ofline"),
         ({"variants": {"ppo": ["default"]}}, "ppo"),
+        ({"ablations": {"hoper": ["penalty"]}}, "hoper"),
     ],
 )
 def test_a_bad_config_fails_naming_the_key(workflow: Path, config: dict, named: str) -> None:
@@ -134,6 +165,7 @@ TINY_WORKFLOW = {
             "model.max_epochs": 2,
         },
     },
+    "ablations": {"hopper": ["no-termination"], "walker2d": []},
     "final_window": 2,
     "bootstrap_resamples": 200,
     "wandb": {"mode": "disabled"},
@@ -147,7 +179,8 @@ def test_deleting_one_run_retrains_exactly_that_run(workflow: Path) -> None:
     assert built.returncode == 0, built.stdout + built.stderr
     assert job_counts(snakemake(workflow, "all", configfile="tiny.yaml")) == {}
     runs = sorted((workflow / "results/runs").glob("*/*/*/seed*/metrics.csv"))
-    assert len(runs) == 4
+    assert len(runs) == 6  # MBPO and SAC, and the no-termination ablation, 2 seeds each
+    assert "## Hopper-v5" in (workflow / "reports/ablations.md").read_text()
     kept = {run: run.stat().st_mtime_ns for run in runs}
 
     deleted = workflow / "results/runs/hopper/sac/default/seed1/metrics.csv"
@@ -159,6 +192,11 @@ def test_deleting_one_run_retrains_exactly_that_run(workflow: Path) -> None:
         planned = snakemake(workflow, target, configfile="tiny.yaml")
         assert job_counts(planned) == expected
         assert re.findall(r"wildcards: (.*)", planned.stdout) == ["env=hopper, algo=sac, variant=default, seed=1"]
+    ablation_run = workflow / "results/runs/hopper/mbpo/no-termination/seed0/metrics.csv"
+    ablation_run.rename(ablation_run.with_suffix(".kept"))  # the ablation report needs exactly that run again
+    planned = snakemake(workflow, "reports/ablations.md", configfile="tiny.yaml")
+    assert job_counts(planned) == {"train": 1, "ablations": 1}
+    ablation_run.with_suffix(".kept").rename(ablation_run)
 
     rebuilt = snakemake(workflow, "reports/table.md", configfile="tiny.yaml", dry_run=False)
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
@@ -177,7 +215,7 @@ def test_deleting_one_run_retrains_exactly_that_run(workflow: Path) -> None:
     assert report.returncode == 0, report.stdout + report.stderr
     added = re.findall(r"Adding (\S+) \(", report.stdout + report.stderr)
     figures = {p.name for p in (workflow / "reports/figures").glob("*.png")}
-    assert len(figures) == 7  # one env: its curves, then overview, final scores, P(improvement), ...
+    assert len(figures) == 9  # one env: its curves, then overview, final scores, ...; two of the ablations
     assert {"table.html", "stats.csv", "runs.csv", *figures} <= set(added)
     pages = sorted(name for name in added if name.startswith("seed"))
     assert pages == ["seed0.html", "seed0.html", "seed1.html", "seed1.html"]  # one provenance page per run

@@ -5,6 +5,7 @@
     mbpo table      summary/stats/curves/runs  -> reports/table.md (+ table.html for the HTML report)
     mbpo figures    curves/summary/stats/runs  -> reports/figures/*.png
     mbpo run-pages  runs.csv + run dirs        -> reports/runs/{env}/{algo}/{variant}/seed{seed}.html
+    mbpo ablations  MBPO run dirs              -> reports/ablations.md, its figures and CSVs
 
 ``register(subparsers)`` adds them to the ``mbpo`` parser; each sets ``handler``. Heavy imports
 (scipy, matplotlib) happen inside the handlers, so ``mbpo train`` does not pay for them.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -117,6 +119,48 @@ def run_pages(args: argparse.Namespace) -> None:
     print(f"{len(paths)} run pages -> {args.out_dir}")
 
 
+def run_ablations(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from mbpo.analysis.ablation_figures import FIGURES, write_ablation_figures
+    from mbpo.analysis.ablations import ablation_stats, env_ablations, read_run_facts, render_ablations
+    from mbpo.analysis.runs import RunError, aggregate
+
+    try:
+        curves, summary = aggregate([d / "metrics.csv" for d in args.run_dirs], args.final_window)
+    except RunError as err:
+        sys.exit(f"mbpo ablations: {err}")
+    facts = [read_run_facts(d) for d in args.run_dirs]
+    envs = [env_ablations(env, facts) for env in args.envs]
+    stats = ablation_stats(
+        summary,
+        curves,
+        {e.env: e.variants for e in envs},
+        {(e.env, v) for e in envs for v in e.identical},
+        np.random.default_rng(args.seed),
+        n_resamples=args.resamples,
+        confidence=args.confidence,
+    )
+    for frame, path in ((curves, args.curves), (summary, args.summary), (stats, args.stats)):
+        write_csv(frame, path)
+    paths = write_ablation_figures(stats, envs, args.figures_dir, args.confidence)
+    relative = {FIGURES[p.name]: Path(os.path.relpath(p, args.out.parent)).as_posix() for p in paths}
+    text = render_ablations(
+        envs,
+        stats,
+        summary,
+        name=args.name,
+        config_files=args.config_files,
+        confidence=args.confidence,
+        final_window=args.final_window,
+        stats_path=args.stats.as_posix(),
+        figures=relative,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print("\n".join(f"-> {p}" for p in [args.out, args.stats, args.summary, args.curves, *paths]))
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``aggregate``, ``stats``, ``table``, ``figures`` and ``run-pages`` to the ``mbpo`` command."""
     p = subparsers.add_parser("aggregate", help="run logs -> curves.csv and summary.csv (fails on any bad run)")
@@ -165,3 +209,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", type=Path, required=True, help="pages go to {env}/{algo}/{variant}/seed{seed}.html")
     p.add_argument("run_dirs", nargs="+", type=Path, help="every run's directory (config.yaml, provenance.yaml)")
     p.set_defaults(handler=run_pages)
+
+    p = subparsers.add_parser("ablations", help="MBPO default + ablation runs -> ablations.md, figures, stats")
+    p.add_argument("run_dirs", nargs="+", type=Path, help="every expected MBPO run's directory, default included")
+    p.add_argument("--envs", nargs="+", required=True, help="one section per env, in this order")
+    p.add_argument("--final-window", type=int, required=True, help="final return = mean of the last N evals")
+    p.add_argument("--out", type=Path, required=True, help="output: the report (markdown)")
+    p.add_argument("--stats", type=Path, required=True, help="output: every estimate the report cites")
+    p.add_argument("--summary", type=Path, required=True, help="output: one row per run")
+    p.add_argument("--curves", type=Path, required=True, help="output: tidy learning curves")
+    p.add_argument("--figures-dir", type=Path, required=True, help="output: ablations_*.png go here")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples per interval")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's numpy Generator")
+    p.add_argument("--name", default="paper", help="protocol name for the header")
+    p.add_argument("--config-files", nargs="+", default=["config/config.yaml"], help="for the header")
+    p.set_defaults(handler=run_ablations)

@@ -22,6 +22,7 @@ __all__ = [
     "check_finite",
     "holm",
     "iqm",
+    "iqm_difference",
     "iqm_ratio",
     "iqm_trimmed",
     "mann_whitney_u",
@@ -120,6 +121,11 @@ def iqm_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """IQM(x) / IQM(y); shapes (..., n), (..., m) -> (...). Inf/NaN (no warning) where IQM(y) is 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return scipy.stats.trim_mean(x, 0.25, axis=-1) / scipy.stats.trim_mean(y, 0.25, axis=-1)
+
+
+def iqm_difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """IQM(x) - IQM(y); shapes (..., n), (..., m) -> (...). An ablation's effect in return units."""
+    return scipy.stats.trim_mean(x, 0.25, axis=-1) - scipy.stats.trim_mean(y, 0.25, axis=-1)
 
 
 def mean_difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
