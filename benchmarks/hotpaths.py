@@ -100,6 +100,11 @@ def load_data(path: str | None, obs_dim: int, act_dim: int, n: int) -> dict[str,
         return {k: torch.as_tensor(data[k][:n], dtype=torch.float32) for k in data.files}
 
 
+def target_entropy(spec) -> float:
+    """MBPO's SAC entropy target for the env, in either tree (the landed commit called it ``target_entropy``)."""
+    return getattr(spec, "mbpo_target_entropy", None) or spec.target_entropy
+
+
 def sac_sides(trees: dict[str, SimpleNamespace], spec, data, device, updates: int) -> dict[str, Callable[[], object]]:
     """Per side, a function doing ``updates`` SAC updates, batch sampling included (2x256, batch 256)."""
     obs_dim, act_dim = data["obs"].shape[1], data["act"].shape[1]
@@ -112,7 +117,7 @@ def sac_sides(trees: dict[str, SimpleNamespace], spec, data, device, updates: in
             torch.manual_seed(0)
             config = mbpo.sac.SACConfig(**({"cuda_graph": True} if graph else {}))
             agent = mbpo.sac.SAC(
-                obs_dim, act_dim, -torch.ones(act_dim), torch.ones(act_dim), spec.target_entropy, config
+                obs_dim, act_dim, -torch.ones(act_dim), torch.ones(act_dim), target_entropy(spec), config
             )
             agent = agent.to(device)
             buffer = mbpo.buffer.ReplayBuffer(len(data["obs"]), obs_dim, act_dim, device)
@@ -141,7 +146,7 @@ def sb3_side(spec, data, device, updates: int) -> Callable[[], object]:
         tau=0.005,
         gamma=0.99,
         ent_coef="auto",
-        target_entropy=spec.target_entropy,
+        target_entropy=target_entropy(spec),
         policy_kwargs={"net_arch": [256, 256]},
         device=device,
         seed=0,
@@ -214,7 +219,7 @@ def time_rollout(trees: dict[str, SimpleNamespace], spec, data, device, branches
         model.set_elites(ELITES)
         model = model.to(device)
         low, high = -torch.ones(act_dim), torch.ones(act_dim)
-        agent = mbpo.sac.SAC(obs_dim, act_dim, low, high, spec.target_entropy, mbpo.sac.SACConfig()).to(device)
+        agent = mbpo.sac.SAC(obs_dim, act_dim, low, high, target_entropy(spec), mbpo.sac.SACConfig()).to(device)
         is_terminal = mbpo.termination.termination_fn(spec.short_name)
         gen = torch.Generator(device=device).manual_seed(0)
 

@@ -1,7 +1,7 @@
 """The speed suite: MBPO's cost, and side-by-side ratios against its peers, measured in one invocation.
 
-    python -m benchmarks                 # full suite (≈ 15 min on 2 idle CPU cores)
-    python -m benchmarks --quick         # every section, smaller (≈ 3 min)
+    python -m benchmarks                 # the full suite
+    python -m benchmarks --quick         # every section, smaller
     python -m benchmarks --device cuda   # the same on a GPU, with the CUDA-graph SAC update
 
 Writes ``reports/benchmarks.md`` (and ``reports/benchmarks.json`` with every raw number) and prints the
@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 
 from benchmarks import machine, report
-from benchmarks.mbpo_slice import Slice, run_slice
+from benchmarks.mbpo_slice import Slice, paper_k, run_slice
 from benchmarks.peers import ROOT, landed_tree, mbrl_python, run_worker
-from benchmarks.projection import UnitCosts, paper_config, project_seconds
+from benchmarks.projection import UnitCosts, fit_epoch_seconds, paper_config, project_seconds
 from benchmarks.unit_costs import env_step_costs, random_transitions
 
 LANDED = "7f6d6d5"  # the MBPO issue's landed commit: "old" in sections 1 and 4
@@ -37,6 +37,7 @@ ENVS = ("hopper", "walker2d", "halfcheetah", "ant")
 SECTIONS = ("slices", "old", "hotpaths", "mbrl", "sb3", "projection", "threads")
 FITS_PER_1000 = 4  # model_train_freq = 250
 EPOCHS_PER_FIT = 10.0  # assumed epochs per warm-started refit (early stopping decides; see --epochs-per-fit)
+EARLY_EPOCHS_PER_FIT = 50.0  # about what refits took early in a Hopper run of this code (20-135 at 5-7k steps)
 
 
 @dataclass(frozen=True)
@@ -123,14 +124,15 @@ def measure_threads(settings: Settings, args: argparse.Namespace, data: Path) ->
     return {"cores": cores, "one_thread": one, "all_threads": many, "side_by_side": side}
 
 
-def unit_costs(hot: dict, env_costs: dict[str, float], overhead_per_step: float) -> UnitCosts:
-    fit = hot["fit_epoch"]["new"]
+def unit_costs(hot: dict, env_costs: dict[str, float], overhead_per_step: float, side: str = "new") -> UnitCosts:
+    """One side's unit costs from a hot-path worker's result (``side``: which tree)."""
+    fit = hot["fit_epoch"][side]
     train_steps = -(-fit["n_train"] // 256)
     return UnitCosts(
-        sac_update=hot["sac_update"]["new"]["median_s"],
+        sac_update=hot["sac_update"][side]["median_s"],
         train_step=(fit["median_s"] - fit["holdout_s"]) / train_steps,
         holdout_per_row=fit["holdout_s"] / fit["n_holdout"],
-        rollout_step=hot["rollout_step"]["new"]["median_s"],
+        rollout_step=hot["rollout_step"][side]["median_s"],
         policy_env_step=env_costs["policy_env_step"],
         random_env_step=env_costs["random_env_step"],
         eval_env_step=env_costs["eval_env_step"],
@@ -187,7 +189,11 @@ def slices_section(
     if slices["old"]:
         same = all(slices["new"][size].metrics == s.metrics for size, s in slices["old"].items())
         verdict = "**identical** to" if same else "**different** from"
-        text += f"\n\nEvery non-timing metric of every slice is {verdict} the landed commit's."
+        text += (
+            f"\n\nEvery non-timing metric of every slice is {verdict} the landed commit's. The two slices of a row "
+            "are separate processes, one after the other: on a busy machine their ratio is noise (compare the load "
+            "average above); section 4 rebuilds it from measurements that alternate in one process."
+        )
     return text
 
 
@@ -206,19 +212,67 @@ def hot_table(rows: list[tuple[str, dict, dict]], theirs: str) -> str:
 
 
 def projection_section(projection: dict[str, dict], epochs_per_fit: float, threads: int) -> str:
-    phases = ("sac", "fit", "rollout", "env", "eval", "overhead")
+    """Hours per phase; the model fit is linear in the epochs per refit, so it is given per epoch too."""
     rows = []
     for env, p in projection.items():
-        total = sum(p["seconds"].values())
+        sec = p["seconds"]
+        total = sum(sec.values())
+        steps = paper_config(env).steps
         rows.append(
-            [env, f"{paper_config(env).steps:,}"]
-            + [f"{p['seconds'][k] / 3600:.1f} h ({report.share(p['seconds'][k], total)})" for k in phases]
-            + [f"**{total / 3600:.1f} h**", f"{paper_config(env).steps / total:.1f}"]
+            [
+                env,
+                f"{steps:,}",
+                f"{sec['sac'] / 3600:.1f} h",
+                f"{sec['rollout'] / 3600:.1f} h",
+                f"{(sec['env'] + sec['eval'] + sec['overhead']) / 3600:.1f} h",
+                f"{sec['fit'] / 3600:.1f} h ({sec['fit'] / epochs_per_fit / 3600:.2f} h per epoch)",
+                f"**{total / 3600:.1f} h**",
+                f"{steps / total:.1f}",
+                f"{(total + (EARLY_EPOCHS_PER_FIT - epochs_per_fit) * sec['fit'] / epochs_per_fit) / 3600:.1f} h",
+            ]
         )
-    header = ["env", "steps", "SAC", "model fit", "rollouts", "env", "eval", "overhead", "total", "env steps/s"]
+    header = ["env", "steps", "SAC updates", "rollouts", "env + eval + overhead", "model fit", "total", "env steps/s"]
+    header += [f"total at {EARLY_EPOCHS_PER_FIT:g} epochs/refit"]
     return (
-        f"### Projected full paper runs on this machine ({threads} thread(s) per run, {epochs_per_fit:g} epochs "
-        "per refit)\n\n" + report.table(header, rows)
+        f"### Projected full paper runs on this machine ({threads} thread(s) per run, {epochs_per_fit:g} epochs per "
+        "refit)\n\nThe model fit grows linearly with the epochs per refit (set by early stopping, not measured "
+        "here): each epoch per refit adds the hours in brackets. Early in a Hopper run of this code, refits took "
+        f"20-135 epochs, hence the last column.\n\n" + report.table(header, rows)
+    )
+
+
+def modelled_section(
+    hot: dict, sizes: tuple[int, ...], env_costs: dict[str, float], eval_s: float, epochs: float
+) -> str:
+    """Seconds per 1000 Hopper steps per side, rebuilt from the alternating hot-path measurements."""
+    rows = []
+    for size in sizes:
+        k = paper_k(size)
+        totals = {}
+        for side in ("new", "old"):
+            costs = unit_costs(
+                {path: {"new": hot[path][side]} for path in hot if isinstance(hot[path], dict) and side in hot[path]},
+                env_costs,
+                0.0,
+            )
+            totals[side] = (
+                1000 * (20 * costs.sac_update + costs.policy_env_step)
+                + FITS_PER_1000 * (epochs * fit_epoch_seconds(costs, size) + k * costs.rollout_step)
+                + eval_s
+            )
+        rows.append(
+            [
+                f"{size:,}",
+                f"k = {k}",
+                report.seconds(totals["new"]),
+                report.seconds(totals["old"]),
+                f"**{report.ratio(totals['old'], totals['new'])}**",
+            ]
+        )
+    return (
+        f"Per 1000 Hopper env steps, from these measurements (G = 20 updates, 4 refits of {epochs:g} epochs at that "
+        "buffer size, 4 rounds of rollouts of length k, env steps, evaluation):\n\n"
+        + report.table(["real transitions", "rollouts", "this checkout", LANDED, "speed-up"], rows)
     )
 
 
@@ -240,11 +294,12 @@ def threads_section(t: dict | None) -> str:
     )
 
 
-def gpu_section(args: argparse.Namespace, hot: dict | None, slices: dict[str, dict[int, Slice]], eval_s: float) -> str:
-    if not torch.cuda.is_available():
-        return f"Skipped: no CUDA device here (torch {torch.__version__}: torch.cuda.is_available() is False)."
-    if args.device != "cuda":
-        return f"CUDA is available ({torch.cuda.get_device_name(0)}): `python -m benchmarks --device cuda` measures it."
+def gpu_section(raw: dict, hot: dict | None, slices: dict[str, dict[int, Slice]], eval_s: float, epochs: float) -> str:
+    gpu = raw["machine"]["gpu"]
+    if gpu is None:
+        return f"Skipped: no CUDA device here (torch {raw['machine']['torch']}: torch.cuda.is_available() is False)."
+    if raw["device"] != "cuda":
+        return f"CUDA is available ({gpu}): `python -m benchmarks --device cuda` measures it."
     text = "Every section above ran on the GPU."
     if hot is not None and "new+graph" in hot.get("sac_update", {}):
         eager, graph = hot["sac_update"]["new"], hot["sac_update"]["new+graph"]
@@ -254,8 +309,8 @@ def gpu_section(args: argparse.Namespace, hot: dict | None, slices: dict[str, di
         )
     rows = []
     for size, graphed in slices.get("graph", {}).items():
-        eager_total = sum(per_1000(slices["new"][size], args.epochs_per_fit, eval_s).values())
-        graph_total = sum(per_1000(graphed, args.epochs_per_fit, eval_s).values())
+        eager_total = sum(per_1000(slices["new"][size], epochs, eval_s).values())
+        graph_total = sum(per_1000(graphed, epochs, eval_s).values())
         rows.append(
             [
                 f"{size:,}",
@@ -266,20 +321,45 @@ def gpu_section(args: argparse.Namespace, hot: dict | None, slices: dict[str, di
         )
     if rows:
         text += (
-            f"\n\nHopper MBPO env steps per second at the paper preset ({args.epochs_per_fit:g} epochs per refit; "
+            f"\n\nHopper MBPO env steps per second at the paper preset ({epochs:g} epochs per refit; "
             "target ≥ 35, i.e. 125k steps in under an hour):\n\n"
             + report.table(["real transitions", "eager", "CUDA graph", "speed-up"], rows)
         )
     return text
 
 
-def header(info: dict, args: argparse.Namespace, argv: list[str] | None) -> str:
-    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
+def mbrl_section(mbrl: dict, hot: dict | None) -> str:
+    if "error" in mbrl:
+        return "Skipped: " + mbrl["error"]
+    ours, theirs = mbrl["ours"], mbrl["mbrl"]
+    text = (
+        "The same 25,000 real Hopper transitions (20,000 train, 5,000 validation) and sizes (7 members, 4×200 SiLU, "
+        "batch 256 per member, 5 elites, 100k branches). mbrl-lib's `GaussianMLP` + `OneDTransitionRewardModel` + "
+        "`ModelTrainer` + `ModelEnv` and our model alternate in one process of mbrl-lib's venv (same torch "
+        "build).\n\n"
+        + hot_table(
+            [
+                ("one fit epoch (train steps + validation)", ours["fit_epoch"], theirs["fit_epoch"]),
+                ("one 100k-branch model step (ensemble + termination)", ours["model_step"], theirs["model_step"]),
+            ],
+            "mbrl-lib",
+        )
+    )
+    if hot is not None:
+        text += (
+            "\n\nOur whole rollout step (policy + ensemble + termination, 100k branches): "
+            f"{report.seconds(hot['rollout_step']['new']['median_s'])}."
+        )
+    return text
+
+
+def header(raw: dict) -> str:
+    info = raw["machine"]
     rows = [
         ["CPU", f"{info['cpu']} ({info['usable_cores']} usable cores of {info['logical_cpus']})"],
         ["threads per process", info["threads"]],
         ["GPU", info["gpu"] or "none"],
-        ["device", args.device],
+        ["device", raw["device"]],
         ["python / torch", f"{info['python']} / {info['torch']}"],
         ["gymnasium / mujoco", f"{info['gymnasium']} / {info['mujoco']}"],
         ["load average (1, 5, 15 min) before → after", f"{info['load_before']} → {info['load_after']}"],
@@ -288,7 +368,7 @@ def header(info: dict, args: argparse.Namespace, argv: list[str] | None) -> str:
         [
             "# mbpo-bench speed report",
             "",
-            f"`{command}` at git {info['git']}, {time.strftime('%Y-%m-%d %H:%M %Z')}, {info['suite_seconds']:.0f} s.",
+            f"`{raw['command']}` at git {info['git']}, {raw['time']}, {info['suite_seconds']:.0f} s.",
             "",
             report.table(["machine", ""], rows),
             "",
@@ -299,19 +379,19 @@ def header(info: dict, args: argparse.Namespace, argv: list[str] | None) -> str:
     )
 
 
-def method(settings: Settings, args: argparse.Namespace) -> str:
+def method(settings: Settings, baseline: str, epochs_per_fit: float) -> str:
     return f"""## Method
 
-- **Slices (section 1).** `mbpo train --env hopper --algo mbpo` of this checkout (and of `{args.baseline}`,
+- **Slices (section 1).** `mbpo train --env hopper --algo mbpo` of this checkout (and of `{baseline}`,
   exported with `git archive`, on `PYTHONPATH`) takes N uniformly random warm-up steps (real Hopper
   transitions fill the buffer), then {settings.slice_steps} MBPO steps: one model fit (from scratch, capped at
   {settings.slice_fit_epochs} epoch(s)), one round of 100k branched rollouts at the preset's k for that buffer
   size, G = 20 SAC updates per step (batch sampling included), one evaluation. Phases are the loop's own
   `time/*` clocks in `metrics.csv`; overhead is the slice's wall time minus all of them. Per 1000 env steps:
-  SAC updates, env steps and overhead × 1000/{settings.slice_steps}; model fit = 4 refits × {args.epochs_per_fit:g}
+  SAC updates, env steps and overhead × 1000/{settings.slice_steps}; model fit = 4 refits × {epochs_per_fit:g}
   epochs × (fit seconds / epochs run); rollouts = 4 × the measured round; eval = 5 full-length episodes of the
   deterministic policy at the measured cost per step (an upper bound: early policies fall sooner).
-- **Epochs per refit** are decided by early stopping (at least 6); {args.epochs_per_fit:g} is an assumption
+- **Epochs per refit** are decided by early stopping (at least 6); {epochs_per_fit:g} is an assumption
   (`--epochs-per-fit`), the one number here that is not measured; fit costs scale linearly with it.
 - **Hot paths (sections 2-4)**: `benchmarks/hotpaths.py` imports this checkout's and the landed commit's
   `mbpo` side by side (and stable-baselines3) and alternates between them for {settings.rounds} rounds on
@@ -331,12 +411,15 @@ def method(settings: Settings, args: argparse.Namespace) -> str:
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Settings, set[str]]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="every section, smaller sizes (≈ 3 min)")
+    parser.add_argument("--quick", action="store_true", help="every section, smaller sizes")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--sizes", help="comma-separated buffer sizes for the MBPO slices")
     parser.add_argument("--baseline", default=LANDED, help=f"git ref of the old code (default {LANDED})")
-    parser.add_argument("--epochs-per-fit", type=float, default=EPOCHS_PER_FIT, help="assumed epochs per refit")
+    parser.add_argument(
+        "--epochs-per-fit", type=float, help=f"assumed model epochs per refit (default {EPOCHS_PER_FIT:g})"
+    )
+    parser.add_argument("--render", type=Path, help="re-render the report of a saved .json instead of measuring")
     parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks.md")
     args = parser.parse_args(argv)
@@ -346,26 +429,29 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Settings, set[str
     skip = {s for s in args.skip.split(",") if s}
     if skip - set(SECTIONS):
         parser.error(f"unknown sections {sorted(skip - set(SECTIONS))}; allowed: {', '.join(SECTIONS)}")
-    if args.device == "cuda" and not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available() and not args.render:
         parser.error("--device cuda, but torch.cuda.is_available() is False here")
     return args, settings, skip
 
 
-def main(argv: list[str] | None = None) -> None:
-    args, settings, skip = parse(argv)
+def measure(args: argparse.Namespace, settings: Settings, skip: set[str], argv: list[str] | None) -> dict:
+    """Run every measurement; returns the raw numbers (what ``reports/benchmarks.json`` holds)."""
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    info = machine.describe(args.threads)
     device = torch.device(args.device)
-    raw: dict[str, object] = {"machine": info, "settings": asdict(settings), "epochs_per_fit": args.epochs_per_fit}
+    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
+    raw: dict = {
+        "machine": machine.describe(args.threads),
+        "command": command,
+        "time": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+    raw |= {"settings": asdict(settings), "device": args.device, "baseline": args.baseline}
 
     log("real Hopper transitions of a random policy (cached in .bench-cache/)")
     data = random_transitions("hopper", 25_000)
-    env_costs = {"hopper": env_step_costs("hopper", 500, device)}
-    eval_s = 5 * 1000 * env_costs["hopper"]["eval_env_step"]  # 5 full-length episodes per 1000 env steps
+    raw["env_costs"] = {"hopper": env_step_costs("hopper", 500, device)}
 
     slices: dict[str, dict[int, Slice]] = {"new": {}, "old": {}}
-    hot = None
     with landed_tree(args.baseline) as old_tree:
         old = None if "old" in skip else old_tree
         if "slices" not in skip:
@@ -377,89 +463,72 @@ def main(argv: list[str] | None = None) -> None:
                         ROOT, size, settings.slice_steps, settings.slice_fit_epochs, "cuda", args.threads,
                         overrides=("sac.cuda_graph=true",),
                     )  # fmt: skip
+        raw["slices"] = {k: {n: asdict(s) for n, s in v.items()} for k, v in slices.items()}
         if "hotpaths" not in skip:
             trees = ["--tree", f"new={ROOT}"] + (["--tree", f"old={old}"] if old else [])
             sb3 = ["--sb3"] if "sb3" not in skip and sb3_installed() else []
             log(f"hot paths, alternating: {' '.join(trees[1::2])} {'sb3' * bool(sb3)}")
-            hot = run_worker("hotpaths.py", [*trees, *sb3, "--data", str(data), *worker_args(settings, args)])
-    mbrl = measure_mbrl(settings, args, data) if "mbrl" not in skip else None
-    raw |= {
-        "slices": {k: {n: asdict(s) for n, s in v.items()} for k, v in slices.items()},
-        "hotpaths": hot,
-        "mbrl": mbrl,
-    }
+            raw["hotpaths"] = run_worker(
+                "hotpaths.py", [*trees, *sb3, "--data", str(data), *worker_args(settings, args)]
+            )
+    if "sb3" in raw.get("hotpaths", {}).get("sac_update", {}):
+        import stable_baselines3
 
+        raw["sb3_version"] = stable_baselines3.__version__
+    if "mbrl" not in skip:
+        raw["mbrl"] = measure_mbrl(settings, args, data)
+    if "projection" not in skip and "hotpaths" in raw:
+        raw["projection_hot"] = {"hopper": raw["hotpaths"]}
+        for env in settings.projection_envs:
+            if env != "hopper":
+                log(f"projection: unit costs of {env}")
+                tree = ["--tree", f"new={ROOT}", "--env", env]
+                raw["projection_hot"][env] = run_worker("hotpaths.py", [*tree, *worker_args(settings, args)])
+                raw["env_costs"][env] = env_step_costs(env, 500, device)
+    if "threads" not in skip:
+        log("threads: process layouts")
+        raw["threads"] = measure_threads(settings, args, data)
+    raw["machine"]["load_after"] = machine.load_average()
+    raw["machine"]["suite_seconds"] = round(time.perf_counter() - started, 1)
+    return raw
+
+
+def render(raw: dict, epochs_per_fit: float) -> str:
+    """The markdown report of a ``measure`` result, at ``epochs_per_fit`` epochs per refit."""
+    settings = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw["settings"].items()})
+    slices = {k: {int(n): Slice(**s) for n, s in v.items()} for k, v in raw["slices"].items()}
+    slices.setdefault("new", {})
+    slices.setdefault("old", {})
+    hot, mbrl, baseline = raw.get("hotpaths"), raw.get("mbrl"), raw["baseline"]
+    env_costs = raw["env_costs"]
+    eval_s = 5 * 1000 * env_costs["hopper"]["eval_env_step"]  # 5 full-length episodes per 1000 env steps
     sections = []
     overhead_per_step = 0.0
     if slices["new"]:
         sections.append(
-            "## 1. MBPO cost per 1000 Hopper env steps\n\n"
-            + slices_section(slices, settings, args.epochs_per_fit, eval_s)
+            "## 1. MBPO cost per 1000 Hopper env steps\n\n" + slices_section(slices, settings, epochs_per_fit, eval_s)
         )
         overhead_per_step = statistics.median(s.overhead / s.steps for s in slices["new"].values())
-    if "projection" not in skip and hot is not None:
+    if "projection_hot" in raw:
         projection = {}
-        for env in settings.projection_envs:
-            env_hot = hot
-            if env != "hopper":
-                log(f"projection: unit costs of {env}")
-                env_hot = run_worker(
-                    "hotpaths.py", ["--tree", f"new={ROOT}", "--env", env, *worker_args(settings, args)]
-                )
-                env_costs[env] = env_step_costs(env, 500, device)
+        for env, env_hot in raw["projection_hot"].items():
             costs = unit_costs(env_hot, env_costs[env], overhead_per_step)
-            projection[env] = {"unit_costs": asdict(costs), "seconds": project_seconds(env, costs, args.epochs_per_fit)}
-        raw["projection"] = projection
-        sections.append(projection_section(projection, args.epochs_per_fit, args.threads))
-
+            projection[env] = {"seconds": project_seconds(env, costs, epochs_per_fit)}
+        sections.append(projection_section(projection, epochs_per_fit, raw["machine"]["threads"]))
     if mbrl is not None:
-        title = "## 2. Dynamics model vs mbrl-lib 0.2.0\n\n"
-        if "error" in mbrl:
-            sections.append(title + "Skipped: " + mbrl["error"])
-        else:
-            ours, theirs = mbrl["ours"], mbrl["mbrl"]
-            text = (
-                "The same 25,000 real Hopper transitions (20,000 train, 5,000 validation) and sizes (7 members, "
-                "4×200 SiLU, batch 256 per member, 5 elites, 100k branches). mbrl-lib's `GaussianMLP` + "
-                "`OneDTransitionRewardModel` + `ModelTrainer` + `ModelEnv` and our model alternate in one process "
-                "of mbrl-lib's venv (same torch build).\n\n"
-                + hot_table(
-                    [
-                        ("one fit epoch (train steps + validation)", ours["fit_epoch"], theirs["fit_epoch"]),
-                        (
-                            "one 100k-branch model step (ensemble + termination)",
-                            ours["model_step"],
-                            theirs["model_step"],
-                        ),
-                    ],
-                    "mbrl-lib",
-                )
-            )
-            if hot is not None:
-                text += (
-                    "\n\nOur whole rollout step (policy + ensemble + termination, 100k branches): "
-                    f"{report.seconds(hot['rollout_step']['new']['median_s'])}."
-                )
-            sections.append(title + text)
+        sections.append("## 2. Dynamics model vs mbrl-lib 0.2.0\n\n" + mbrl_section(mbrl, hot))
     if hot is not None and "sb3" in hot["sac_update"]:
-        import stable_baselines3
-
         sections.append(
-            f"## 3. SAC update vs stable-baselines3 {stable_baselines3.__version__}\n\n"
+            f"## 3. SAC update vs stable-baselines3 {raw['sb3_version']}\n\n"
             "One gradient step including batch sampling, at identical sizes (2×256 ReLU, batch 256, Hopper, learned "
             "temperature, Polyak every step), from a buffer of the same real transitions, alternating in one "
             "process. SB3's updates are its own `SAC.train(gradient_steps=N)` per round, with N as ours.\n\n"
             + hot_table([("one SAC update", hot["sac_update"]["new"], hot["sac_update"]["sb3"])], "SB3")
         )
-    elif "sb3" not in skip:
-        sections.append(
-            '## 3. SAC update vs stable-baselines3\n\nSkipped: install it with `pip install -e ".[bench]"`.'
-        )
     if hot is not None and "old" in hot["sac_update"]:
         sections.append(
-            f"## 4. This checkout vs the landed commit {args.baseline}\n\n"
-            "Both trees' `mbpo` imported side by side, alternating on the same data (the whole loop per buffer "
-            "size is in section 1).\n\n"
+            f"## 4. This checkout vs the landed commit {baseline}\n\n"
+            "Both trees' `mbpo` imported side by side, alternating on the same data.\n\n"
             + hot_table(
                 [
                     ("one SAC update", hot["sac_update"]["new"], hot["sac_update"]["old"]),
@@ -467,23 +536,33 @@ def main(argv: list[str] | None = None) -> None:
                     ("one 100k-branch model step", hot["model_step"]["new"], hot["model_step"]["old"]),
                     ("one 100k-branch rollout step", hot["rollout_step"]["new"], hot["rollout_step"]["old"]),
                 ],
-                args.baseline,
+                baseline,
             )
+            + "\n\n"
+            + modelled_section(hot, settings.sizes, env_costs["hopper"], eval_s, epochs_per_fit)
         )
-    if "threads" not in skip:
-        log("threads: process layouts")
-        raw["threads"] = measure_threads(settings, args, data)
+    if "threads" in raw:
         sections.append("## Threads\n\n" + threads_section(raw["threads"]))
-    sections.append("## 5. GPU\n\n" + gpu_section(args, hot, slices, eval_s))
+    sections.append("## 5. GPU\n\n" + gpu_section(raw, hot, slices, eval_s, epochs_per_fit))
+    return "\n\n".join([header(raw), *sections, method(settings, baseline, epochs_per_fit)]) + "\n"
 
-    info["load_after"] = machine.load_average()
-    info["suite_seconds"] = round(time.perf_counter() - started, 1)
-    text = "\n\n".join([header(info, args, argv), *sections, method(settings, args)]) + "\n"
+
+def main(argv: list[str] | None = None) -> None:
+    args, settings, skip = parse(argv)
+    if args.render:
+        raw = json.loads(args.render.read_text())
+        epochs = args.epochs_per_fit if args.epochs_per_fit is not None else raw["epochs_per_fit"]
+    else:
+        raw = measure(args, settings, skip, argv)
+        epochs = args.epochs_per_fit if args.epochs_per_fit is not None else EPOCHS_PER_FIT
+        raw["epochs_per_fit"] = epochs
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str))
+    text = render(raw, epochs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str))
     print(text)
-    log(f"wrote {args.out} (and .json) in {info['suite_seconds']:.0f} s")
+    log(f"wrote {args.out}" + ("" if args.render else " (and .json)"))
 
 
 if __name__ == "__main__":

@@ -89,3 +89,76 @@ def test_hotpath_worker_alternates_two_trees_and_reports_every_path(tmp_path):
         for side in result[path].values():
             assert 0 < side["min_s"] <= side["median_s"] and side["rounds"] >= 1
     assert result["fit_epoch"]["a"]["n_train"] == 480 and result["fit_epoch"]["a"]["holdout_s"] > 0
+
+
+def _timing(seconds: float) -> dict:
+    return {"median_s": seconds, "min_s": seconds, "cpu_s": seconds, "rounds": 3}
+
+
+def _raw() -> dict:
+    """A measurement as `benchmarks.run.measure` returns it, with made-up numbers."""
+    from dataclasses import asdict
+
+    from benchmarks.run import QUICK
+
+    def piece(sac: float) -> Slice:
+        seconds = {"policy": 400 * sac, "model": 2.0, "rollout": 0.5, "env": 0.04, "eval": 0.1}
+        return Slice(5000, 20, 1, 1, 400, seconds | {"wall": sum(seconds.values()) + 0.01}, [{"env_step": "5000"}])
+
+    fit = {"n_train": 20_000, "n_holdout": 5000, "holdout_s": 0.1}
+    hot = {
+        "sac_update": {"new": _timing(0.009), "old": _timing(0.010), "sb3": _timing(0.012)},
+        "fit_epoch": {"new": _timing(1.2) | fit, "old": _timing(1.4) | fit},
+        "model_step": {"new": _timing(0.3), "old": _timing(0.6)},
+        "rollout_step": {"new": _timing(0.45), "old": _timing(0.9)},
+    }
+    env = {"random_env_step": 1e-4, "policy_env_step": 2e-4, "eval_env_step": 1.5e-4}
+    return {
+        "machine": {
+            "cpu": "Test CPU",
+            "logical_cpus": 2,
+            "usable_cores": 2,
+            "threads": 1,
+            "gpu": None,
+            "python": "3.11",
+            "torch": "2.13.0+cpu",
+            "gymnasium": "1.4.0",
+            "mujoco": "3",
+            "git": "abc1234",
+            "load_before": "0.10, 0, 0",
+            "load_after": "0.20, 0, 0",
+            "suite_seconds": 100.0,
+        },
+        "command": "python -m benchmarks --quick",
+        "time": "2026-01-01 00:00 UTC",
+        "settings": asdict(QUICK),
+        "device": "cpu",
+        "baseline": "7f6d6d5",
+        "env_costs": {"hopper": env},
+        "slices": {"new": {"5000": asdict(piece(0.009))}, "old": {"5000": asdict(piece(0.010))}},
+        "hotpaths": hot,
+        "sb3_version": "2.9.2",
+        "mbrl": {
+            "ours": {"fit_epoch": _timing(1.2), "model_step": _timing(0.3)},
+            "mbrl": {"fit_epoch": _timing(1.8), "model_step": _timing(0.7)},
+        },
+        "projection_hot": {"hopper": hot},
+        "threads": {"cores": 2, "one_thread": 0.01, "all_threads": 0.008, "side_by_side": [0.012, 0.012]},
+    }
+
+
+def test_report_renders_every_section_with_the_ratios_of_the_measurements(tmp_path):
+    from benchmarks.run import main, render
+
+    text = render(_raw(), epochs_per_fit=10)
+    for title in ("## 1.", "### Projected", "## 2.", "## 3.", "## 4.", "## Threads", "## 5. GPU", "## Method"):
+        assert title in text
+    assert "| one SAC update | 9 ms | 12 ms | **1.33×** |" in text  # vs SB3
+    assert "**2.33×**" in text  # model step vs mbrl-lib: 0.7 / 0.3
+    assert "**identical** to the landed commit's" in text
+    assert "Skipped: no CUDA device" in text
+    # re-rendering a saved measurement at another epochs-per-refit assumption changes only the fit arithmetic
+    saved = tmp_path / "bench.json"
+    saved.write_text(json.dumps(_raw() | {"epochs_per_fit": 10}))
+    main(["--render", str(saved), "--epochs-per-fit", "30", "--out", str(tmp_path / "bench.md")])
+    assert "30 epochs per refit" in (tmp_path / "bench.md").read_text()

@@ -92,15 +92,19 @@ def test_killed_anywhere_resumes_to_the_uninterrupted_metrics(tmp_path: Path) ->
             returncode, stderr = result.returncode, result.stderr
             assert returncode == -signal.SIGKILL, f"{fault} was never reached: {stderr}"
         resumed_at += [int(m[1]) for m in RESUMED.finditer(stderr)]
-        if returncode == -signal.SIGKILL:
+        if returncode == -signal.SIGKILL and not (out / "checkpoint.pt").exists():
+            # a random kill that came after the run finished (it deletes its checkpoint, then the
+            # interpreter takes a moment to exit): the run is complete
+            assert fault == "random" and read_without_timing(out / "metrics.csv") == expected, fault
+        elif returncode == -signal.SIGKILL:
             saved = checkpoint_rows(out)
             assert saved == expected[: len(saved)], f"after the kill at {fault}, the checkpoint's rows differ"
 
     finished = subprocess.run(command(out), env=environment(None), capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     resumed_at += [int(m[1]) for m in RESUMED.finditer(finished.stderr)]
-    assert len(resumed_at) == len(faults) + 1  # every resume said where it picked up,
+    assert len(resumed_at) >= len(faults)  # every resume said where it picked up,
     assert resumed_at == sorted(resumed_at) and resumed_at[-1] > 0  # and none went backwards
     assert read_without_timing(out / "metrics.csv") == expected
     assert not (out / "checkpoint.pt").exists()  # a finished run deletes its checkpoint by default
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv"]  # no stale temporaries
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv", "provenance.yaml"]  # no temporaries

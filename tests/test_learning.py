@@ -30,8 +30,10 @@ def train(out: Path, *args: str) -> None:
 
 @pytest.mark.slow
 def test_sac_learns_inverted_pendulum_within_20k_steps(tmp_path: Path) -> None:
-    # Evaluations every 1000 steps; the window is the last 3 (18k-20k env steps).
-    sets = ["--set", "init_exploration_steps=1000", "--set", "eval_every=1000"]
+    # SAC's machinery, at MBPO's entropy target for this 1-D task (-0.05, `--variant mbpo-entropy`): in our
+    # runs it held 1000 from 15k env steps on, while the published -|A| = -1 had reached only 383 (final
+    # window) by 20k. Evaluations every 1000 steps; the window is the last 3 (18k-20k env steps).
+    sets = ["--variant", "mbpo-entropy", "--set", "init_exploration_steps=1000", "--set", "eval_every=1000"]
     train(tmp_path, "--algo", "sac", "--steps", "20000", *sets)
     assert final_window_return(tmp_path, window=3) >= THRESHOLD
 

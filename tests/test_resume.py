@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 import numpy as np
 import pytest
@@ -214,6 +215,7 @@ def test_the_wandb_mirror_continues_the_same_run_offline(tmp_path, crash_at, mon
         train(out)
     run_id = load_checkpoint(out / "checkpoint.pt")["log"]["wandb_id"]
     crash_at(None)
+    time.sleep(1.1)  # W&B names an offline folder by the second it starts: a resume that fast would share it
     train(out)
     offline_runs = sorted(p.name for p in (out / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 2 and all(name.endswith(f"-{run_id}") for name in offline_runs), offline_runs

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mbpo import provenance
 from mbpo.analysis.runs import RunError, load_run
 from mbpo.envs import env_spec
-
-PROVENANCE = "provenance.yaml"
+from mbpo.provenance import FILENAME as PROVENANCE
 
 # The phases of `time/{phase}_s` in metrics.csv, in display order, with what they measure. Phases a
 # future loop adds get their own column under their own name; `other` is what no phase accounts for.
@@ -62,15 +62,14 @@ UNKNOWN = "unknown"
 
 
 def read_provenance(run_dir: str | Path) -> dict[str, Any] | None:
-    """The run's ``provenance.yaml`` as a mapping, or None if the run has none (provenance unknown)."""
+    """The run's ``provenance.yaml`` as a mapping, or None if the run has none (provenance unknown); a
+    file that is there but unreadable is a `RunError` naming it."""
     path = Path(run_dir) / PROVENANCE
-    if not path.is_file():
-        return None
     try:
-        record = yaml.safe_load(path.read_text())
+        record = provenance.read_provenance(run_dir)
     except yaml.YAMLError as err:
         raise RunError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(record, dict):
+    if record is not None and not isinstance(record, dict):
         raise RunError(f"{path}: expected a mapping (command, started, git, packages, machine)")
     return record
 
