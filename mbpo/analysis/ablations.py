@@ -36,6 +36,7 @@ from mbpo.analysis.estimators import (
 from mbpo.analysis.reference import format_return, our_env_id
 from mbpo.analysis.runs import RunKey
 from mbpo.analysis.stats import STATS_COLUMNS, iqm_note, learned_curves
+from mbpo.analysis.table import format_ci
 from mbpo.model_usage import rollout_lengths
 from mbpo.variants import variants_for
 
@@ -281,14 +282,6 @@ def _fmt(value: float, fmt=format_return) -> str:
     return fmt(value) if np.isfinite(value) else "n/a"
 
 
-def _fmt_ci(row: pd.Series | None, fmt=format_return) -> str:
-    if row is None or not np.isfinite(row["estimate"]):
-        return "n/a"
-    if not (np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"])):
-        return fmt(row["estimate"])
-    return f"{fmt(row['estimate'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
-
-
 def _signed(value: float) -> str:
     return ("+" if value > 0 else "") + format_return(value) if np.isfinite(value) else "n/a"
 
@@ -330,11 +323,11 @@ def _env_table(e: EnvAblations, stats: pd.DataFrame, conf: str) -> list[str]:
             test = "n/a"
             if improvement is not None and np.isfinite(improvement["p_value"]):
                 test = f"{_fmt_p(improvement['p_value'])} ({_fmt_p(improvement['p_value_holm'])})"
-            effect = [_fmt_ci(difference, _signed), _fmt_ci(improvement, "{:.2f}".format), test]
+            effect = [format_ci(difference, _signed), format_ci(improvement, "{:.2f}".format), test]
         cells = [
             f"`{variant}`",
             describe_lengths(e.lengths[variant]),
-            _fmt_ci(iqm_row),
+            format_ci(iqm_row),
             str(int(iqm_row["n"])) if iqm_row is not None else "0",
             *effect,
             _what_it_did(e.diagnostics.get(variant, {})),

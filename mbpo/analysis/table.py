@@ -76,7 +76,8 @@ def _finite(row: pd.Series | None, column: str = "estimate") -> bool:
     return row is not None and bool(np.isfinite(row[column]))
 
 
-def _fmt_ci(row: pd.Series | None, fmt=format_return) -> str:
+def format_ci(row: pd.Series | None, fmt=format_return) -> str:
+    """A stats.csv row as ``estimate [ci_low, ci_high]`` (the estimate alone without a CI, n/a without one)."""
     if row is None or not np.isfinite(row["estimate"]):
         return "n/a"
     if not (np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"])):
@@ -190,14 +191,14 @@ def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str],
         cells = [
             _env_label(summary, env),
             " / ".join(format_steps(s) for s in sorted(steps)),
-            _fmt_ci(mbpo),
-            _fmt_ci(sac),
+            format_ci(mbpo),
+            format_ci(sac),
             n,
-            _fmt_ci(_stat(stats, env, METHOD, "default", "iqm_ratio"), _fmt_ratio),
+            format_ci(_stat(stats, env, METHOD, "default", "iqm_ratio"), _fmt_ratio),
             _fmt_efficiency(_stat(stats, env, METHOD, "default", "sample_efficiency")),
-            _fmt_ci(improvement, _fmt_ratio),
+            format_ci(improvement, _fmt_ratio),
             _fmt_tests(improvement),
-            _fmt_ci(difference),
+            format_ci(difference),
             _fmt_tests(difference),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -210,9 +211,9 @@ def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str],
             "",
             "",
             "",
-            _fmt_ci(ratio, _fmt_ratio),
+            format_ci(ratio, _fmt_ratio),
             "",
-            _fmt_ci(improvement, _fmt_ratio),
+            format_ci(improvement, _fmt_ratio),
             "",
             "",
             "",
@@ -287,12 +288,12 @@ def _variants_table(
                 f"`{variant}`",
                 _group_label(algo, variant),
                 format_steps(_group_steps(summary, env, algo, variant)),
-                _fmt_ci(row),
+                format_ci(row),
                 str(int(row["n"])) if row is not None else "0",
-                _fmt_ci(_stat(stats, env, algo, variant, "iqm_ratio"), _fmt_ratio),
-                _fmt_ci(improvement, _fmt_ratio),
+                format_ci(_stat(stats, env, algo, variant, "iqm_ratio"), _fmt_ratio),
+                format_ci(improvement, _fmt_ratio),
                 _fmt_tests(improvement),
-                _fmt_ci(difference),
+                format_ci(difference),
                 _fmt_tests(difference),
             ]
             lines.append("| " + " | ".join(cells) + " |")
