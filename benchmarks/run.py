@@ -55,6 +55,13 @@ FULL = Settings((5000, 25_000, 50_000, 100_000), 100, 3, 100, 3, 5, ENVS)
 QUICK = Settings((5000, 25_000), 20, 1, 30, 2, 3, ("hopper",))
 
 
+def same_numbers(a: list[dict[str, str]], b: list[dict[str, str]]) -> bool:
+    """Whether two slices logged the same rows with the same values in every column both of them log."""
+    if len(a) != len(b):
+        return False
+    return all(all(ra[c] == rb[c] for c in ra.keys() & rb.keys()) for ra, rb in zip(a, b, strict=True))
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -187,10 +194,11 @@ def slices_section(
         f"k; model fit assumes {epochs_per_fit:g} epochs per refit; see Method).\n\n" + report.table(header, rows)
     )
     if slices["old"]:
-        same = all(slices["new"][size].metrics == s.metrics for size, s in slices["old"].items())
+        same = all(same_numbers(slices["new"][size].metrics, s.metrics) for size, s in slices["old"].items())
         verdict = "**identical** to" if same else "**different** from"
         text += (
-            f"\n\nEvery non-timing metric of every slice is {verdict} the landed commit's. The two slices of a row "
+            f"\n\nEvery non-timing metric of every slice is {verdict} the landed commit's (in every column both "
+            "log; later versions added columns such as `eval/warmup` and `guard/*`). The two slices of a row "
             "are separate processes, one after the other: on a busy machine their ratio is noise (compare the load "
             "average above); section 4 rebuilds it from measurements that alternate in one process."
         )
