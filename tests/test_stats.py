@@ -272,13 +272,27 @@ def test_sample_efficiency_hand_computed():
     steps = np.array([10.0, 20.0, 30.0])
     base = np.array([[0.0, 5.0, 10.0], [0.0, 5.0, 10.0]])  # SAC reaches its final 10 at 30 steps
     method = np.array([[5.0, 15.0, 15.0], [5.0, 15.0, 15.0]])  # MBPO reaches 10 halfway from 10 to 20
-    eff = sample_efficiency(steps, base, np.array([10.0, 10.0]), steps, method, np.random.default_rng(0), 200)
-    assert (eff.ratio, eff.bound, eff.threshold, eff.baseline_steps, eff.method_steps) == (2.0, "", 10.0, 30.0, 15.0)
-    assert eff.ci_low == eff.ci_high == 2.0 and eff.unreached == 0.0  # identical seeds: no spread
+    rng = np.random.default_rng(0)
+    eff = sample_efficiency(steps, base, np.array([10.0, 10.0]), steps, method, np.array([15.0, 15.0]), rng, 200)
+    assert (eff.ratio, eff.threshold, eff.threshold_from) == (2.0, 10.0, "baseline")
+    assert (eff.baseline_steps, eff.method_steps) == (30.0, 15.0)
+    assert eff.ci_low == eff.ci_high == 2.0  # identical seeds: no spread
 
-    never = sample_efficiency(steps, base, np.array([10.0, 10.0]), steps, method / 2, np.random.default_rng(0), 200)
-    assert (never.ratio, never.bound, never.unreached) == (1.0, "upper", 1.0)  # 30 steps / MBPO's 30-step budget
-    assert math.isnan(never.method_steps)
+    # MBPO ends lower (7.5): the threshold is its final; SAC gets there at 25 steps, MBPO at 20.
+    lower = sample_efficiency(steps, base, np.array([10.0, 10.0]), steps, method / 2, np.array([7.5, 7.5]), rng, 200)
+    assert (lower.threshold, lower.threshold_from) == (7.5, "method")
+    assert (lower.baseline_steps, lower.method_steps, lower.ratio) == (25.0, 20.0, 1.25)
+
+
+def test_sample_efficiency_with_a_longer_baseline_thresholds_at_the_methods_final():
+    """SAC trained 3x longer ends above MBPO's final: the ratio is read at MBPO's level, not bounded."""
+    s_steps = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
+    sac = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]] * 2)  # reaches 4 at 40 steps, ends at 6
+    m_steps = np.array([10.0, 20.0])
+    mbpo = np.array([[2.0, 4.0]] * 2)  # ends at 4 after 20 steps
+    eff = sample_efficiency(s_steps, sac, sac[:, -1], m_steps, mbpo, mbpo[:, -1], np.random.default_rng(0), 200)
+    assert (eff.threshold, eff.threshold_from, eff.baseline_steps, eff.method_steps) == (4.0, "method", 40.0, 20.0)
+    assert eff.ratio == 2.0
 
 
 def _plateau_runs(rng, seeds, rise_steps, budget=300_000, every=5_000, level=3000.0, spread=0.03, top=1.0):
@@ -294,27 +308,34 @@ def test_sample_efficiency_of_a_clear_3x_is_3_with_a_ci_covering_3():
     rng = np.random.default_rng(11)
     s_steps, sac = _plateau_runs(rng, 5, rise_steps=150_000)
     m_steps, mbpo = _plateau_runs(rng, 5, rise_steps=50_000, top=1.2)
-    eff = sample_efficiency(s_steps, sac, sac[:, -2:].mean(1), m_steps, mbpo, np.random.default_rng(0), 4000)
-    assert eff.ratio == pytest.approx(3.0, rel=0.05)
+    eff = sample_efficiency(
+        s_steps, sac, sac[:, -2:].mean(1), m_steps, mbpo, mbpo[:, -2:].mean(1), np.random.default_rng(0), 4000
+    )
+    assert eff.ratio == pytest.approx(3.0, rel=0.05) and eff.threshold_from == "baseline"
     assert eff.ci_low <= 3.0 <= eff.ci_high
-    assert eff.ci_low > 1.0 and not eff.ci_includes_one and eff.bound == "" and eff.unreached == 0.0
+    assert eff.ci_low > 1.0 and not eff.ci_includes_one
 
 
-def test_sample_efficiency_at_a_shared_plateau_counts_unreached_resamples():
-    """Equal asymptotes: in resamples where SAC's final IQM lands above MBPO's, MBPO never reaches it."""
+def test_sample_efficiency_at_a_shared_plateau_is_steady():
+    """Equal asymptotes: whichever final IQM a resample puts lower is the threshold, which both curves reach
+    at the start of their plateaus, so the ratio stays near 3 instead of flipping on which final is higher."""
     rng = np.random.default_rng(11)
     s_steps, sac = _plateau_runs(rng, 5, rise_steps=150_000)
     m_steps, mbpo = _plateau_runs(rng, 5, rise_steps=50_000)
-    eff = sample_efficiency(s_steps, sac, sac[:, -2:].mean(1), m_steps, mbpo, np.random.default_rng(0), 2000)
-    assert eff.ratio == pytest.approx(3.0, rel=0.05)  # the point estimate is still 3x ...
-    assert 0.0 < eff.unreached < 0.5 and eff.ci_includes_one  # ... but it rests on a knife edge
+    eff = sample_efficiency(
+        s_steps, sac, sac[:, -2:].mean(1), m_steps, mbpo, mbpo[:, -2:].mean(1), np.random.default_rng(0), 2000
+    )
+    assert eff.ratio == pytest.approx(3.0, rel=0.05)
+    assert eff.ci_low > 2.0 and eff.ci_high < 4.0
 
 
 def test_sample_efficiency_of_a_tie_includes_one():
     rng = np.random.default_rng(12)
     s_steps, sac = _plateau_runs(rng, 5, rise_steps=150_000, spread=0.1)
     m_steps, mbpo = _plateau_runs(rng, 5, rise_steps=150_000, spread=0.1)
-    eff = sample_efficiency(s_steps, sac, sac[:, -2:].mean(1), m_steps, mbpo, np.random.default_rng(0), 4000)
+    eff = sample_efficiency(
+        s_steps, sac, sac[:, -2:].mean(1), m_steps, mbpo, mbpo[:, -2:].mean(1), np.random.default_rng(0), 4000
+    )
     assert eff.ci_includes_one
 
 
@@ -458,8 +479,8 @@ def test_compare_expected_rows_and_values():
     assert pi_a["p_value"] == pytest.approx(2 / 70)  # Mann-Whitney, exact: complete separation 4 vs 4
     # SAC's final IQM 203 is reached by SAC's IQM curve at 200k, by MBPO's at its first evaluation, 50k.
     se_a = _get(out, "A", "mbpo", "sample_efficiency")
-    assert se_a["estimate"] == pytest.approx(4.0) and se_a["bound"] == ""
-    assert "threshold = SAC's final IQM 203" in se_a["note"]
+    assert se_a["estimate"] == pytest.approx(4.0)
+    assert "threshold = SAC's final IQM 203 (the lower of the two)" in se_a["note"]
 
     # env B: equal budgets, summary finals. MBPO [10, 15, 20, 100] vs SAC [10, 20, 30, 40].
     assert _get(out, "B", "mbpo", "iqm_ratio")["estimate"] == pytest.approx(17.5 / 25.0)
@@ -469,10 +490,12 @@ def test_compare_expected_rows_and_values():
     pi_b = _get(out, "B", "mbpo", "prob_improvement")
     assert pi_b["estimate"] == pytest.approx(7 / 16)  # = U / (4 * 4), U = 7
     assert pi_b["p_value"] == pytest.approx(mann_whitney_u(np.array([10.0, 15, 20, 100]), np.array([10.0, 20, 30, 40])))
-    # SAC reaches its final IQM 25 at 100k; MBPO's IQM curve tops out at 17.5: an upper bound, 100k / 100k.
+    # MBPO ends lower (IQM 17.5 vs SAC's 25), so the threshold is MBPO's final: SAC's IQM curve (12.5 at 50k,
+    # 25 at 100k) reaches it at 70k, MBPO's (8.75 at 50k, 17.5 at 100k) at 100k.
     se_b = _get(out, "B", "mbpo", "sample_efficiency")
-    assert (se_b["estimate"], se_b["bound"]) == (pytest.approx(1.0), "upper")
-    assert se_b["note"].startswith(NOT_ESTABLISHED)
+    assert se_b["estimate"] == pytest.approx(0.7)
+    assert "threshold = MBPO's final IQM 17.5 (the lower of the two)" in se_b["note"]
+    assert "reaches it at 70000 env steps" in se_b["note"] and se_b["note"].startswith(NOT_ESTABLISHED)
 
     # Holm across envs, per test.
     for metric in ("mean_difference", "prob_improvement"):
@@ -510,7 +533,7 @@ def test_compare_tie_gives_not_established_and_3x_gives_3():
     fast = _get(out, "fast", "mbpo", "sample_efficiency")
     assert fast["estimate"] == pytest.approx(3.0, rel=0.05)
     assert fast["ci_low"] <= 3.0 <= fast["ci_high"] and fast["ci_low"] > 1.0
-    assert fast["bound"] == "" and not fast["note"].startswith(NOT_ESTABLISHED)
+    assert not fast["note"].startswith(NOT_ESTABLISHED)
 
 
 def test_compare_curves_that_never_separate_are_not_established(monkeypatch: pytest.MonkeyPatch):

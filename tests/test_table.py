@@ -13,6 +13,7 @@ from mbpo.analysis.html import markdown_to_html, write_run_pages
 from mbpo.analysis.reference import (
     ENV_NAMES,
     SOURCES,
+    format_steps,
     interpolate_seeds,
     load_reference,
     mean_curve,
@@ -230,13 +231,25 @@ def test_main_table_names_each_estimate_and_its_test() -> None:
     assert f"{overall['estimate']:.2f} [{overall['ci_low']:.2f}, {overall['ci_high']:.2f}]" in main[-1]
 
 
-def test_sample_efficiency_cells_say_not_established_and_bounds() -> None:
+def test_sample_efficiency_cells_say_not_established() -> None:
     curves, summary = synthetic_results()
     stats = compare(summary, curves, np.random.default_rng(0), n_resamples=200)
     row = (stats["env"] == "hopper") & (stats["metric"] == "sample_efficiency")
-    stats.loc[row, ["estimate", "bound", "ci_low", "ci_high", "note"]] = [0.8, "upper", 0.5, 1.1, "not established (x)"]
+    stats.loc[row, ["estimate", "ci_low", "ci_high", "note"]] = [0.8, 0.5, 1.1, "not established (x)"]
     text = render_table(summary, stats, curves, envs=ENVS, config_files=["c.yaml"], name="p", final_window=2)
-    assert f"| {NOT_ESTABLISHED}: <= 0.80x [0.50, 1.10] |" in text
+    assert f"| {NOT_ESTABLISHED}: 0.80x [0.50, 1.10] |" in text
+    assert "**Budgets**" not in text  # equal budgets: nothing to explain
+
+
+def test_unequal_budgets_are_given_per_algorithm_and_explained() -> None:
+    curves, summary = synthetic_results()
+    longer = summary["algo"] == "sac"
+    summary.loc[longer, "steps"] = summary.loc[longer, "steps"] * 3
+    stats = compare(summary, curves, np.random.default_rng(0), n_resamples=200)
+    text = render_table(summary, stats, curves, envs=ENVS, config_files=["c.yaml"], name="p", final_window=2)
+    mbpo, sac = (int(summary.loc[summary["algo"] == a, "steps"].max()) for a in ("mbpo", "sac"))
+    assert f"| {format_steps(mbpo)} / {format_steps(sac)} |" in text  # MBPO's budget first
+    assert "**Budgets**: *Steps* gives MBPO's / SAC's budget" in text
 
 
 def test_compute_table_gives_hours_and_their_split() -> None:

@@ -215,7 +215,7 @@ def ablation_stats(
     out = pd.DataFrame(rows).reindex(columns=STATS_COLUMNS)
     for col in ("at", "estimate", "ci_low", "ci_high", "p_value", "p_value_holm"):
         out[col] = out[col].astype(float)
-    for col in ("bound", "test", "note", "comparison"):
+    for col in ("test", "note", "comparison"):
         out[col] = ["" if pd.isna(v) else str(v) for v in out[col]]
     out["n"] = out["n"].astype(int)
     return out

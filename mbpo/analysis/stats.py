@@ -46,7 +46,6 @@ STATS_COLUMNS = [
     "metric",
     "at",
     "estimate",
-    "bound",
     "ci_low",
     "ci_high",
     "test",
@@ -235,6 +234,7 @@ def _efficiency_row(
     baseline: str,
     c_group: pd.DataFrame,
     c_base: pd.DataFrame,
+    group_summary: pd.DataFrame,
     base_summary: pd.DataFrame,
     bands: tuple | None,
     base_bands: tuple | None,
@@ -242,7 +242,8 @@ def _efficiency_row(
     n_resamples: int,
     confidence: float,
 ) -> dict:
-    """``sample_efficiency``: env steps the baseline needs to reach its final IQM / steps the group needs."""
+    """``sample_efficiency``: env steps the baseline needs to reach the lower of the two final IQMs / steps
+    the group needs."""
     row: dict = dict(metric="sample_efficiency", estimate=np.nan)
     if c_group.empty or c_base.empty or bands is None or base_bands is None:
         return row | dict(n=0, note=_join(NOT_ESTABLISHED, "no curves"))
@@ -252,19 +253,21 @@ def _efficiency_row(
         return row | dict(n=0, note=_join(NOT_ESTABLISHED, "no evaluations after env step 0"))
     b_steps, b_mat, b_seeds = seed_matrix(c_base, "return")
     g_steps, g_mat, g_seeds = seed_matrix(c_group, "return")
-    finals = base_summary.set_index("seed").loc[b_seeds, "final_return"].to_numpy(dtype=float)
-    eff = sample_efficiency(b_steps, b_mat, finals, g_steps, g_mat, rng, n_resamples, confidence)
+
+    def finals(summary: pd.DataFrame, seeds: np.ndarray) -> np.ndarray:
+        return summary.set_index("seed").loc[seeds, "final_return"].to_numpy(dtype=float)
+
+    eff = sample_efficiency(
+        b_steps, b_mat, finals(base_summary, b_seeds), g_steps, g_mat, finals(group_summary, g_seeds),
+        rng, n_resamples, confidence,
+    )  # fmt: skip
     separate = bands_separate(bands[0], bands[2:], base_bands[0], base_bands[2:])
+    owner = baseline if eff.threshold_from == "baseline" else method
     facts = (
-        f"threshold = {baseline}'s final IQM {eff.threshold:.6g}; "
-        f"{baseline}'s IQM curve reaches it at {eff.baseline_steps:.0f} env steps"
+        f"threshold = {owner}'s final IQM {eff.threshold:.6g} (the lower of the two); "
+        f"{baseline}'s IQM curve reaches it at {eff.baseline_steps:.0f} env steps (budget {b_steps[-1]:.0f}), "
+        f"{method}'s at {eff.method_steps:.0f} (budget {g_steps[-1]:.0f})"
     )
-    if eff.bound:
-        facts += f", {method}'s never within its {g_steps[-1]:.0f} env steps (ratio at most {eff.ratio:.3g})"
-    else:
-        facts += f", {method}'s at {eff.method_steps:.0f}"
-    if np.isfinite(eff.unreached) and eff.unreached > 0:
-        facts += f"; {method} never reached it in {eff.unreached:.0%} of resamples (counted at their upper bound)"
     if len(b_seeds) < 2 or len(g_seeds) < 2:
         verdict = f"{NOT_ESTABLISHED} (fewer than 2 seeds: no CI)"
     elif eff.ci_includes_one:
@@ -275,7 +278,6 @@ def _efficiency_row(
         verdict = ""
     return row | dict(
         estimate=eff.ratio,
-        bound=eff.bound,
         ci_low=eff.ci_low,
         ci_high=eff.ci_high,
         n=min(len(b_seeds), len(g_seeds)),
@@ -420,7 +422,7 @@ def compare(
 
     Rows (columns ``STATS_COLUMNS``; ``comparison`` is "" for single-group rows, otherwise
     ``"algo/variant vs baseline/default"``; ``at`` is the x of curve-like rows, NaN elsewhere;
-    ``bound`` is "upper" where the estimate is only an upper bound; ``test`` names the test whose
+    ``test`` names the test whose
     ``p_value`` sits beside the estimate; NaN where not applicable):
         * per (env, algo, variant): ``mean_return`` and ``iqm_return`` of ``final_return`` at that
           group's own budget, with stratified bootstrap CIs (``n`` = seeds; the note says how many
@@ -434,10 +436,11 @@ def compare(
             - ``mean_difference``: mean(group) - mean(baseline), bootstrap CI; ``test`` = ``welch_t``;
             - ``prob_improvement``: P(group run > baseline run), bootstrap CI; ``test`` =
               ``mann_whitney_u`` (which tests exactly P = 0.5);
-            - ``sample_efficiency``: env steps the baseline's IQM curve needs to reach the baseline's
-              final IQM / env steps the group's IQM curve needs (see `curves.sample_efficiency`),
-              bootstrap CI over seeds; ``bound`` = "upper" if the group never gets there. The note
-              states the threshold and both step counts, and starts with "not established" when
+            - ``sample_efficiency``: env steps the baseline's IQM curve needs to reach the lower of
+              the two final IQMs / env steps the group's IQM curve needs (see
+              `curves.sample_efficiency`; each group at its own budget, so a baseline trained longer
+              still gives a point estimate), bootstrap CI over seeds. The note states the threshold,
+              whose it is, and both step counts, and starts with "not established" when
               the CI includes 1, the two IQM curves' CI bands overlap at every step, or a group
               has fewer than 2 seeds.
           ``n`` = min(seeds of group, seeds of baseline). ``p_value_holm``: Holm across envs,
@@ -510,7 +513,7 @@ def compare(
             comp = f"{algo}/{variant} vs {baseline}/default"
             add(env, algo, variant, comp, _comparison_rows(xg, xb, align_note, rng, n_resamples, confidence))
             eff = _efficiency_row(
-                label(algo, variant), base_label, group_curves[(algo, variant)], group_curves[base_key], base,
+                label(algo, variant), base_label, group_curves[(algo, variant)], group_curves[base_key], g, base,
                 bands[(algo, variant)], bands[base_key], rng, n_resamples, confidence,
             )  # fmt: skip
             add(env, algo, variant, comp, [eff])
@@ -531,7 +534,7 @@ def compare(
     out = out.iloc[np.argsort(out["at"].notna().to_numpy(), kind="stable")].reset_index(drop=True)
     for col in ("at", "estimate", "ci_low", "ci_high", "p_value", "p_value_holm"):
         out[col] = out[col].astype(float)
-    for col in ("bound", "test", "note"):
+    for col in ("test", "note"):
         out[col] = pd.Series(["" if pd.isna(v) else str(v) for v in out[col]], index=out.index, dtype=str)
     out["n"] = out["n"].astype(int)
     for metric, test in TESTS.items():  # Holm across envs, separately per test and per comparison
