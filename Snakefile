@@ -4,6 +4,7 @@
 #   snakemake --configfile config/smoke.yaml --cores 2 all    # every code path, tiny, in minutes
 #   snakemake --workflow-profile profiles/slurm all           # paper scale on a SLURM cluster
 #   snakemake --report reports/report.html                    # afterwards: one browsable HTML report
+#   snakemake --nolock status                                 # meanwhile: reports/STATUS.md, where each run stands
 #
 # Each heavy step is one `mbpo ...` command, so the same command works in a shell, in pytest and on a cluster.
 
@@ -33,6 +34,7 @@ include: "rules/train.smk"
 include: "rules/analysis.smk"
 include: "rules/ablations.smk"
 include: "rules/diagnostics.smk"
+include: "rules/status.smk"
 
 
 rule all:

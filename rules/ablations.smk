@@ -1,6 +1,6 @@
 # The ablation study: for each env listed under `ablations` in the config, MBPO's `default` and each
 # listed ablation (mbpo/variants.py; `mbpo variants` prints them), for every seed of `ablation_seeds`
-# (default: the workflow's `seeds`; `default`'s runs of those seeds are the comparison), trained by the
+# (default: the env's `seeds`; `default`'s runs of those seeds are the comparison), trained by the
 # `train` rule like any run; then one light rule compares each ablation with `default` in
 # reports/ablations.md. A config without `ablations` (or with only empty lists) plans none of this.
 
@@ -15,12 +15,11 @@ for _env, _names in ABLATIONS.items():
             f"allowed: {', '.join(variants_for('mbpo'))} (registry: mbpo/variants.py)"
         )
 
-ABLATION_SEEDS = config.get("ablation_seeds") or config["seeds"]
 ABLATION_RUN_DIRS = [
     RUN_DIR.format(env=env, algo="mbpo", variant=variant, seed=seed)
     for env, names in ABLATIONS.items()
     for variant in dict.fromkeys(["default", *names])
-    for seed in ABLATION_SEEDS
+    for seed in config.get("ablation_seeds") or env_seeds(env)
 ]
 ABLATION_RESULTS = f"{RESULTS}/ablations"
 ABLATION_REPORT = f"{REPORTS}/ablations.md"

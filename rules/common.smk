@@ -27,12 +27,32 @@ def run_variants(algo):
     return names
 
 
+def env_seeds(env):
+    """Seeds of `env`: the `seeds` list, or the env's own list where `seeds` maps envs to lists."""
+    seeds = config["seeds"]
+    if not isinstance(seeds, dict):
+        return seeds
+    if env not in seeds:
+        raise ValueError(
+            f"config `seeds` lists seeds per env but has no entry for `{env}` "
+            f"(it has {', '.join(seeds) or 'none'}); give `seeds.{env}` or one list for every env"
+        )
+    return seeds[env]
+
+
+def env_steps(env, algo):
+    """The env-step budget of (env, algo): `steps.<env>`, or `steps.<env>.<algo>` where the budget is per
+    algorithm; None (an env or algorithm left out) means `mbpo train`'s paper budget."""
+    steps = config["steps"].get(env)
+    return steps.get(algo) if isinstance(steps, dict) else steps
+
+
 RUNS = [
     {"env": env, "algo": algo, "variant": variant, "seed": seed}
     for env in config["envs"]
     for algo in config["algos"]
     for variant in run_variants(algo)
-    for seed in config["seeds"]
+    for seed in env_seeds(env)
 ]
 RUN_METRICS = [METRICS.format(**run) for run in RUNS]
 RUN_CONFIGS = [RUN_CONFIG.format(**run) for run in RUNS]
@@ -70,7 +90,7 @@ def _set_value(value):
 def train_args(wildcards):
     """The run-specific `mbpo train` arguments: an explicit budget if the config gives one, then overrides."""
     args = []
-    steps = config["steps"].get(wildcards.env)
+    steps = env_steps(wildcards.env, wildcards.algo)
     if steps is not None:
         args += ["--steps", str(steps)]
     overrides = {**config["overrides"].get("all", {}), **config["overrides"].get(wildcards.algo, {})}

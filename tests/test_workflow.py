@@ -98,6 +98,39 @@ def test_smoke_protocol_plans_16_runs_and_each_ablation_with_overrides(workflow:
     assert "results/smoke/runs/ant/mbpo" in command
 
 
+def test_cpu_protocol_gives_budgets_per_algorithm_and_seeds_per_env(workflow: Path) -> None:
+    """config/cpu.yaml: InvertedPendulum 7 seeds, MBPO 10k / SAC 30k; Hopper 3 seeds, MBPO 50k / SAC 150k."""
+    result = snakemake(workflow, "all", configfile="config/cpu.yaml")
+    assert job_counts(result) == {"train": 20, **ANALYSIS, "all": 1}  # no ablations yet
+    assert planned_runs(result) == {
+        **{("invertedpendulum", algo, "default"): 7 for algo in ("mbpo", "sac")},
+        **{("hopper", algo, "default"): 3 for algo in ("mbpo", "sac")},
+    }
+    commands = [line for line in result.stdout.splitlines() if "mbpo train" in line]
+    budgets = {
+        ("invertedpendulum", "mbpo"): 10_000,
+        ("invertedpendulum", "sac"): 30_000,
+        ("hopper", "mbpo"): 50_000,
+        ("hopper", "sac"): 150_000,
+    }
+    for (env, algo), steps in budgets.items():
+        mine = [c for c in commands if f"--env {env} --algo {algo} " in c]
+        assert mine and all(f"--steps {steps} " in c and "reports/cpu/results/runs/" in c for c in mine)
+
+
+def test_seeds_per_env_must_cover_every_env(workflow: Path) -> None:
+    (workflow / "bad.yaml").write_text("seeds: {hopper: [0, 1], walker2d: [0, 1]}\n")
+    result = snakemake(workflow, "all", configfile="bad.yaml")
+    assert result.returncode != 0
+    assert "config `seeds` lists seeds per env but has no entry for `halfcheetah`" in result.stdout + result.stderr
+
+
+def test_status_lists_every_planned_run_before_any_ran(workflow: Path) -> None:
+    result = snakemake(workflow, "status", configfile="config/cpu.yaml")  # a dry run: the command it would run
+    command = next(line for line in result.stdout.splitlines() if "mbpo status" in line)
+    assert command.count("reports/cpu/results/runs/") == 20 and "--out reports/cpu/STATUS.md" in command
+
+
 def test_a_variant_is_one_list_entry(workflow: Path) -> None:
     (workflow / "variant.yaml").write_text("variants: {sac: [default, mbpo-entropy]}\n")
     result = snakemake(workflow, "all", configfile="variant.yaml")
@@ -130,6 +163,8 @@ def test_an_unknown_ablation_fails_naming_it_and_the_allowed_ones(workflow: Path
         ({"envs": ["hoper"]}, "hoper"),
         ({"seeds": [0]}, "seeds"),
         ({"steps": {"hopper": 0}}, "steps"),
+        ({"steps": {"hopper": {"ppo": 5000}}}, "ppo"),
+        ({"seeds": {"hoper": [0, 1]}}, "hoper"),
         ({"wandb": {"mode": "ofline"}}, "ofline"),
         ({"variants": {"ppo": ["default"]}}, "ppo"),
         ({"ablations": {"hoper": ["penalty"]}}, "hoper"),

@@ -6,6 +6,7 @@
     mbpo figures    curves/summary/stats/runs  -> reports/figures/*.png
     mbpo run-pages  runs.csv + run dirs        -> reports/runs/{env}/{algo}/{variant}/seed{seed}.html
     mbpo ablations  MBPO run dirs              -> reports/ablations.md, its figures and CSVs
+    mbpo status     run dirs (finished or not) -> STATUS.md: each run's env step and hours so far
 
 ``register(subparsers)`` adds them to the ``mbpo`` parser; each sets ``handler``. Heavy imports
 (scipy, matplotlib) happen inside the handlers, so ``mbpo train`` does not pay for them.
@@ -17,8 +18,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs ~1 s to import: `mbpo train`, which registers these commands, never needs it
+    import pandas as pd
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -29,6 +32,8 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 def read_csv(path: Path) -> pd.DataFrame:
     """A CSV this package wrote; text columns read as text, their empty cells as "" (never NaN)."""
+    import pandas as pd
+
     frame = pd.read_csv(path, dtype={col: str for col in TEXT_COLUMNS})
     for col in TEXT_COLUMNS & set(frame.columns):
         frame[col] = frame[col].fillna("")
@@ -36,7 +41,7 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 
 # Columns of stats.csv and runs.csv that hold text even where every cell is empty (or all digits: a commit).
-TEXT_COLUMNS = {"comparison", "bound", "test", "note", "machine", "gpu", "hostname", "commit", "dirty", "started"}
+TEXT_COLUMNS = {"comparison", "test", "note", "machine", "gpu", "hostname", "commit", "dirty", "started"}
 TEXT_COLUMNS |= {"finished", "command", "env_dynamics", "gym_id"}
 
 
@@ -161,8 +166,21 @@ def run_ablations(args: argparse.Namespace) -> None:
     print("\n".join(f"-> {p}" for p in [args.out, args.stats, args.summary, args.curves, *paths]))
 
 
+def run_status_page(args: argparse.Namespace) -> None:
+    from datetime import datetime
+
+    from mbpo.analysis.status import render_status, run_status
+
+    runs = [run_status(d) for d in args.run_dirs]
+    now = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    text = render_status(runs, args.title, now, root=args.root)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text, end="")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``aggregate``, ``stats``, ``table``, ``figures`` and ``run-pages`` to the ``mbpo`` command."""
+    """Add the analysis subcommands (see the module docstring) to the ``mbpo`` command."""
     p = subparsers.add_parser("aggregate", help="run logs -> curves.csv and summary.csv (fails on any bad run)")
     p.add_argument("metrics", nargs="+", type=Path, help="every expected run's metrics.csv")
     p.add_argument("--final-window", type=int, required=True, help="final return = mean of the last N evals")
@@ -225,3 +243,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="paper", help="protocol name for the header")
     p.add_argument("--config-files", nargs="+", default=["config/config.yaml"], help="for the header")
     p.set_defaults(handler=run_ablations)
+
+    p = subparsers.add_parser("status", help="run dirs -> STATUS.md: env step and hours of each run, finished or not")
+    p.add_argument("run_dirs", nargs="+", type=Path, help="every planned run's directory (it may not exist yet)")
+    p.add_argument("--out", type=Path, required=True, help="output: the status page (markdown), also printed")
+    p.add_argument("--title", default="Run status", help="the page's heading")
+    p.add_argument("--root", type=Path, help="show run directories relative to this one")
+    p.set_defaults(handler=run_status_page)

@@ -1,0 +1,19 @@
+# `snakemake --nolock status` (with the same --configfile as the training): {reports_dir}/STATUS.md, every
+# planned run's env step, budget and hours so far, read from the run logs while they are being written.
+# `--nolock` lets it run beside the workflow that trains; it only reads the runs and writes STATUS.md.
+# A rule without outputs runs whenever it is asked for, and `all` never asks.
+
+STATUS = f"{REPORTS}/STATUS.md"
+
+
+localrules:
+    status,
+
+
+rule status:
+    params:
+        run_dirs=list(dict.fromkeys(RUN_DIRS + ABLATION_RUN_DIRS)),
+        root=f"{RESULTS}/runs",
+        title=f"Run status: protocol `{config['name']}`",
+    shell:
+        "mbpo status {params.run_dirs:q} --root {params.root:q} --title {params.title:q} --out {STATUS:q}"
