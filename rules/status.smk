@@ -11,9 +11,13 @@ localrules:
 
 
 rule status:
+    log:
+        f"{LOGS}/status.log",
     params:
         run_dirs=list(dict.fromkeys(RUN_DIRS + ABLATION_RUN_DIRS)),
         root=f"{RESULTS}/runs",
         title=f"Run status: protocol `{config['name']}`",
+        out=STATUS,
     shell:
-        "mbpo status {params.run_dirs:q} --root {params.root:q} --title {params.title:q} --out {STATUS:q}"
+        "mbpo status {params.run_dirs:q} --root {params.root:q} --title {params.title:q} --out {params.out:q} "
+        "> {log:q} 2>&1"
