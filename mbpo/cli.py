@@ -16,7 +16,7 @@ from mbpo.checkpoint import CheckpointError
 from mbpo.config import ALGOS, Config, ConfigError, load_yaml, parse_set, resolve
 from mbpo.envs import env_spec
 from mbpo.guards import NumericalError
-from mbpo.rundir import RunDirError, discard_checkpoint, plan_run, remove_temporaries, restore_outputs
+from mbpo.rundir import RunDirError, discard_checkpoint, hold, plan_run, remove_temporaries, restore_outputs
 from mbpo.runtime import configure_threads, resolve_device
 
 # What a command may fail with for a reason the user can fix: one line, no traceback, exit status 1.
@@ -136,18 +136,20 @@ def run_train(args: argparse.Namespace) -> None:
         device = resolve_device(cfg.device)
     except RuntimeError as err:
         raise ConfigError(f"device {cfg.device!r}: {err}") from None
-    plan = plan_run(cfg, args.out, device.type, restart=args.restart)
-    if plan.finished:
-        if plan.checkpoint is not None and restore_outputs(args.out, plan.checkpoint):
-            print(f"{args.out}: rewrote metrics.csv and config.yaml from the final checkpoint", file=sys.stderr)
-        print(f"{args.out}: this run already finished ({cfg.steps} env steps); nothing to do (--restart: train again)")
-        return
-    if args.out.is_dir():
+    with hold(args.out):
+        plan = plan_run(cfg, args.out, device.type, restart=args.restart)
+        if plan.finished:
+            if plan.checkpoint is not None and restore_outputs(args.out, plan.checkpoint):
+                print(f"{args.out}: rewrote metrics.csv and config.yaml from the final checkpoint", file=sys.stderr)
+            print(
+                f"{args.out}: this run already finished ({cfg.steps} env steps); nothing to do (--restart: train again)"
+            )
+            return
         if args.restart:
             discard_checkpoint(args.out)
         remove_temporaries(args.out)
-    configure_threads(args.threads)
-    train(cfg, args.out, quiet=args.quiet, resume=plan.checkpoint)
+        configure_threads(args.threads)
+        train(cfg, args.out, quiet=args.quiet, resume=plan.checkpoint)
 
 
 def train(cfg: Config, out_dir: Path, quiet: bool = False, resume: dict[str, Any] | None = None) -> None:

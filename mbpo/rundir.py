@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,42 @@ def _check_identity(found: dict[str, Any], where: Path, cfg: Config) -> None:
         )
 
 
+def _check_is_directory(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunDirError(f"{out_dir}: exists and is not a directory; choose another --out")
+
+
+@contextlib.contextmanager
+def hold(out_dir: Path) -> Iterator[None]:
+    """Hold the run directory exclusively while this process decides and trains (created if missing).
+
+    Two processes training one run directory (a workflow launched twice with ``--nolock``, a manual run
+    beside a scheduled one) would interleave metrics rows and overwrite each other's checkpoints. The
+    second one is refused at once. The lock is ``flock`` on the directory itself, so no lock file is left
+    behind and a killed process releases it with its file descriptors. Where ``fcntl`` does not exist
+    (Windows) nothing is locked.
+    """
+    _check_is_directory(out_dir)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(
+                f"{out_dir}: another process is training this run right now (it holds the directory's lock); "
+                "let it finish or stop it, then rerun (a stopped run resumes from its checkpoint)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def plan_run(cfg: Config, out_dir: Path, device_type: str, restart: bool = False) -> RunDirPlan:
     """Decide how ``mbpo train`` uses ``out_dir``; raise `RunDirError` / `CheckpointError` to refuse it.
 
@@ -115,8 +153,7 @@ def plan_run(cfg: Config, out_dir: Path, device_type: str, restart: bool = False
     * a finished run of this run and config (its last metrics row at ``steps``, no checkpoint left or a
       final one kept): nothing to do.
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RunDirError(f"{out_dir}: exists and is not a directory; choose another --out")
+    _check_is_directory(out_dir)
     if not out_dir.exists():
         return RunDirPlan()
     current = cfg.to_dict()

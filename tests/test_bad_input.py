@@ -7,6 +7,8 @@ checkpoints, and aggregation.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +75,16 @@ def foreign_checkpoint(run: Path) -> None:
 def only_checkpoint(run: Path) -> None:
     (run / "config.yaml").unlink()
     (run / "metrics.csv").unlink()
+
+
+_HELD_LOCKS: list[int] = []  # descriptors of directories "another process" trains (kept open by the test process)
+
+
+def held_by_another_process(run: Path) -> None:
+    """What a second `mbpo train` finds while a first one trains this run: the run directory's lock taken."""
+    fd = os.open(run, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a new open file description: the CLI's own flock conflicts with it
+    _HELD_LOCKS.append(fd)
 
 
 def aggregated_run(metrics: str, steps: int = 200) -> Callable[[Path, Path], None]:
@@ -160,6 +172,9 @@ CASES = {
         train("--algo", "mbpo"),
         ("checkpoint.pt: the directory holds run invertedpendulum/sac/default/seed0, not invertedpendulum/mbpo",),
         with_run(only_checkpoint),
+    ),
+    "run dir being trained by another process": Case(
+        train(), ("run: another process is training this run right now",), with_run(held_by_another_process)
     ),
     "unreadable config.yaml in the run dir": Case(
         train(), ("config.yaml: cannot read it",), with_run(lambda run: (run / "config.yaml").write_text("a: [\n"))
