@@ -20,14 +20,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mbpo.checkpoint import write_atomic
+
 if TYPE_CHECKING:  # pandas costs ~1 s to import: `mbpo train`, which registers these commands, never needs it
     import pandas as pd
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Floats at full precision (the shortest text that reads back to the same float64)."""
+    """Floats at full precision (the shortest text that reads back to the same float64); written atomically,
+    so a killed command never leaves a CSV cut mid-row for the next rule to read."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, lineterminator="\n")
+    write_atomic(path, lambda f: frame.to_csv(f, index=False, lineterminator="\n"), binary=False)
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda f: f.write(text), binary=False)
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -94,11 +102,9 @@ def run_table(args: argparse.Namespace) -> None:
         confidence=args.confidence,
         stats_path=args.stats.as_posix(),
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_text(args.out, text)
     if args.html:
-        args.html.parent.mkdir(parents=True, exist_ok=True)
-        args.html.write_text(markdown_page(text, title=f"MBPO vs SAC ({args.name})"))
+        write_text(args.html, markdown_page(text, title=f"MBPO vs SAC ({args.name})"))
     print(f"-> {args.out}" + (f", {args.html}" if args.html else ""))
 
 
@@ -161,8 +167,7 @@ def run_ablations(args: argparse.Namespace) -> None:
         stats_path=args.stats.as_posix(),
         figures=relative,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_text(args.out, text)
     print("\n".join(f"-> {p}" for p in [args.out, args.stats, args.summary, args.curves, *paths]))
 
 
@@ -174,8 +179,7 @@ def run_status_page(args: argparse.Namespace) -> None:
     runs = [run_status(d) for d in args.run_dirs]
     now = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     text = render_status(runs, args.title, now, root=args.root)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_text(args.out, text)
     print(text, end="")
 
 
