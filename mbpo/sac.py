@@ -55,6 +55,13 @@ class TanhGaussianActor(nn.Module):
         self.register_buffer("scale", (high_t - low_t) / 2)
         self.register_buffer("offset", (high_t + low_t) / 2)
 
+    def gaussian(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Gaussian before the squash: ``(mean, log_std)``, each ``(B, act_dim)``, log_std clamped."""
+        # Large no-grad batches (model rollouts) run the network in cache-sized row chunks: same numbers.
+        out = self.net(obs) if torch.is_grad_enabled() else map_row_chunks(self.net, obs, self.width)
+        mean, log_std = out.chunk(2, dim=-1)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
     def forward(
         self, obs: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,10 +72,7 @@ class TanhGaussianActor(nn.Module):
         affine map to the env's box: the official target entropies are for that normalised space, as
         softlearning normalises actions in the env wrapper.
         """
-        # Large no-grad batches (model rollouts) run the network in cache-sized row chunks: same numbers.
-        out = self.net(obs) if torch.is_grad_enabled() else map_row_chunks(self.net, obs, self.width)
-        mean, log_std = out.chunk(2, dim=-1)
-        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        mean, log_std = self.gaussian(obs)
         std = log_std.exp()
         if deterministic:
             u = mean

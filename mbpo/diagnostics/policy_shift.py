@@ -14,13 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mbpo.sac import LOG_STD_MAX, LOG_STD_MIN, TanhGaussianActor
-
-
-def pre_tanh_gaussian(actor: TanhGaussianActor, obs: Tensor) -> tuple[Tensor, Tensor]:
-    """``(mean, log_std)``, each ``(B, act_dim)``: the Gaussian ``actor`` squashes (its own clamp applied)."""
-    mean, log_std = actor.net(obs).chunk(2, dim=-1)
-    return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+from mbpo.sac import TanhGaussianActor
 
 
 def gaussian_kl(mean_p: Tensor, log_std_p: Tensor, mean_q: Tensor, log_std_q: Tensor) -> Tensor:
@@ -47,8 +41,8 @@ class PolicyShift:
 @torch.no_grad()
 def policy_shift(old: TanhGaussianActor, new: TanhGaussianActor, obs: Tensor) -> PolicyShift:
     """Divergence between the action distributions of ``old`` and ``new`` on states ``obs (B, obs_dim)``."""
-    mean_o, log_std_o = pre_tanh_gaussian(old, obs)
-    mean_n, log_std_n = pre_tanh_gaussian(new, obs)
+    mean_o, log_std_o = old.gaussian(obs)
+    mean_n, log_std_n = new.gaussian(obs)
     kl = torch.minimum(
         gaussian_kl(mean_o, log_std_o, mean_n, log_std_n), gaussian_kl(mean_n, log_std_n, mean_o, log_std_o)
     )
