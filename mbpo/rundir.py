@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mbpo.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, remove_stale_temporaries
-from mbpo.config import Config, ConfigError, resolve
+from mbpo.config import Config, ConfigError, load_yaml, resolve
 from mbpo.provenance import FILENAME as PROVENANCE
 from mbpo.runlog import write_outputs
 
@@ -76,15 +74,15 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
 
 
 def _read_config_yaml(path: Path) -> dict[str, Any] | None:
+    """A run directory's config.yaml (None where there is none yet)."""
     if not path.exists():
         return None
     try:
-        config = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise RunDirError(f"{path}: cannot read it ({reason}); fix or delete it, or choose another --out") from None
-    if not isinstance(config, dict):
-        raise RunDirError(f"{path}: not a run config (a mapping of keys); fix or delete it, or choose another --out")
+        config = load_yaml(path)
+    except ConfigError as err:
+        raise RunDirError(f"{err}; fix or delete it, or choose another --out") from None
+    if not config:
+        raise RunDirError(f"{path}: empty; fix or delete it, or choose another --out")
     return config
 
 

@@ -177,7 +177,9 @@ CASES = {
         train(), ("run: another process is training this run right now",), with_run(held_by_another_process)
     ),
     "unreadable config.yaml in the run dir": Case(
-        train(), ("config.yaml: cannot read it",), with_run(lambda run: (run / "config.yaml").write_text("a: [\n"))
+        train(),
+        ("config.yaml: cannot read the config file",),
+        with_run(lambda run: (run / "config.yaml").write_text("a: [\n")),
     ),
     # aggregation
     "empty metrics.csv": Case(aggregate, ("metrics.csv: empty",), aggregated_run("")),
