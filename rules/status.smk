@@ -3,7 +3,16 @@
 # `--nolock` lets it run beside the workflow that trains; it only reads the runs and writes STATUS.md.
 # A rule without outputs runs whenever it is asked for, and `all` never asks.
 
+from mbpo.config import preset
+
 STATUS = f"{REPORTS}/STATUS.md"
+STATUS_RUN_DIRS = list(dict.fromkeys(RUN_DIRS + ABLATION_RUN_DIRS))
+
+
+def planned_steps(run_dir):
+    """The budget the train rule gives this run: the config's `steps`, else `mbpo train`'s preset."""
+    env, algo = Path(run_dir).parts[-4:-2]  # RUN_DIR: .../{env}/{algo}/{variant}/seed{seed}
+    return env_steps(env, algo) or preset(env, algo)["steps"]
 
 
 localrules:
@@ -14,10 +23,11 @@ rule status:
     log:
         f"{LOGS}/status.log",
     params:
-        run_dirs=list(dict.fromkeys(RUN_DIRS + ABLATION_RUN_DIRS)),
+        run_dirs=STATUS_RUN_DIRS,
+        budgets=[planned_steps(d) for d in STATUS_RUN_DIRS],
         root=f"{RESULTS}/runs",
         title=f"Run status: protocol `{config['name']}`",
         out=STATUS,
     shell:
-        "mbpo status {params.run_dirs:q} --root {params.root:q} --title {params.title:q} --out {params.out:q} "
-        "> {log:q} 2>&1"
+        "mbpo status {params.run_dirs:q} --budgets {params.budgets} --root {params.root:q} "
+        "--title {params.title:q} --out {params.out:q} > {log:q} 2>&1"

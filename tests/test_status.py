@@ -34,6 +34,7 @@ def test_states_steps_and_hours(tmp_path: Path) -> None:
     assert (b.state, b.env_step, b.hours, b.resumable) == (IN_PROGRESS, 1000, 1.0, True)
     assert b.hours_left == pytest.approx(3.0)  # 1 h for 1000 of 4000 steps: 3 h more at this pace
     assert (c.state, c.env_step, c.target_steps, c.hours) == (NOT_STARTED, 0, None, 0.0)
+    assert run_status(fresh, planned_steps=5000).target_steps == 5000  # the workflow's plan, until it starts
 
 
 def test_page_has_totals_and_a_row_per_run(tmp_path: Path) -> None:

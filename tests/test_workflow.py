@@ -129,6 +129,8 @@ def test_status_lists_every_planned_run_before_any_ran(workflow: Path) -> None:
     result = snakemake(workflow, "status", configfile="config/cpu.yaml")  # a dry run: the command it would run
     command = next(line for line in result.stdout.splitlines() if "mbpo status" in line)
     assert command.count("reports/cpu/results/runs/") == 20 and "--out reports/cpu/STATUS.md" in command
+    budgets = command.split("--budgets ")[1].split(" --")[0].split()
+    assert budgets == ["10000"] * 7 + ["30000"] * 7 + ["50000"] * 3 + ["150000"] * 3  # in RUNS' order
 
 
 def test_a_variant_is_one_list_entry(workflow: Path) -> None:
@@ -255,6 +257,16 @@ def test_deleting_one_run_retrains_exactly_that_run(workflow: Path) -> None:
     pages = sorted(name for name in added if name.startswith("seed"))
     assert pages == ["seed0.html", "seed0.html", "seed1.html", "seed1.html"]  # one provenance page per run
     assert (workflow / "reports/report.html").stat().st_size > 100_000
+
+    # A fresh clone of committed run logs (config/cpu.yaml's evidence): no Snakemake metadata, every file's
+    # time the checkout's. The table is rebuilt from the logs; no run is retrained.
+    shutil.rmtree(workflow / ".snakemake")
+    for path in (workflow / "results").rglob("*"):
+        if path.is_file():
+            path.touch()
+    (workflow / "results/summary.csv").unlink()
+    planned = snakemake(workflow, "reports/table.md", configfile="tiny.yaml")
+    assert job_counts(planned) == {"aggregate": 1, "stats": 1, "table": 1}
 
 
 def test_lint_finds_nothing_but_the_conda_hint(workflow: Path) -> None:

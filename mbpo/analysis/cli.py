@@ -176,7 +176,10 @@ def run_status_page(args: argparse.Namespace) -> None:
 
     from mbpo.analysis.status import render_status, run_status
 
-    runs = [run_status(d) for d in args.run_dirs]
+    budgets = args.budgets or [None] * len(args.run_dirs)
+    if len(budgets) != len(args.run_dirs):
+        sys.exit(f"mbpo status: {len(budgets)} --budgets for {len(args.run_dirs)} run directories")
+    runs = [run_status(d, b) for d, b in zip(args.run_dirs, budgets, strict=True)]
     now = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     text = render_status(runs, args.title, now, root=args.root)
     write_text(args.out, text)
@@ -253,4 +256,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output: the status page (markdown), also printed")
     p.add_argument("--title", default="Run status", help="the page's heading")
     p.add_argument("--root", type=Path, help="show run directories relative to this one")
+    p.add_argument("--budgets", nargs="+", type=int, help="each run's planned env steps, in order (until it starts)")
     p.set_defaults(handler=run_status_page)

@@ -51,10 +51,11 @@ def _last_row(metrics: Path) -> dict[str, str] | None:
     return next(csv.DictReader(io.StringIO(lines[0] + last)), None)
 
 
-def run_status(run_dir: Path) -> RunStatus:
-    """The state of one run directory, which may not exist yet."""
+def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
+    """The state of one run directory, which may not exist yet; its budget is the one its config.yaml
+    records, else ``planned_steps`` (what the workflow will ask for)."""
     config, metrics = run_dir / "config.yaml", run_dir / "metrics.csv"
-    target = None
+    target = planned_steps
     if config.is_file():
         steps = (yaml.safe_load(config.read_text()) or {}).get("steps")
         target = int(steps) if isinstance(steps, int) else None
@@ -80,13 +81,20 @@ def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None
     done = sum(r.state == FINISHED for r in runs)
     hours = sum(r.hours for r in runs)
     left = [r.hours_left for r in runs if r.hours_left is not None]
+    planned = sum(r.target_steps or 0 for r in runs)
+    steps = f" {sum(r.env_step for r in runs):,} of {planned:,} planned env steps taken." if planned else ""
     lines = [
         f"# {title}",
         "",
         f"Updated {now}. {done} of {len(runs)} runs finished (reached their budget); "
         f"{sum(r.state == IN_PROGRESS for r in runs)} in progress, {sum(r.state == NOT_STARTED for r in runs)} "
-        f"not started. Training wall-clock so far: {hours:.1f} h"
-        + (f"; the runs in progress need about {sum(left):.1f} h more at their own pace." if left else "."),
+        f"not started.{steps} Training wall-clock so far: {hours:.1f} h"
+        + (
+            f"; at their average pace so far the runs in progress need about {sum(left):.1f} h more (a lower "
+            "bound for MBPO, whose model fits grow with its buffer)."
+            if left
+            else "."
+        ),
         "",
         "Hours are each run's own training wall-clock (one CPU thread), summed over every session it ran in.",
         "A run in progress with a checkpoint resumes from it when the workflow is relaunched.",
