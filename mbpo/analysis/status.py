@@ -27,28 +27,62 @@ class RunStatus:
     target_steps: int | None  # the run's budget (None before its config.yaml exists)
     hours: float  # training wall-clock so far, resumed sessions included
     resumable: bool  # a checkpoint is there to resume from
+    seconds_per_step: float | None = None  # its recent pace (see `_recent_pace`)
 
     @property
-    def hours_left(self) -> float | None:
-        """At this run's own pace so far; None where there is no pace yet."""
-        if self.state != IN_PROGRESS or not self.target_steps or self.env_step <= 0:
-            return None
-        return self.hours * (self.target_steps - self.env_step) / self.env_step
+    def group(self) -> tuple[str, ...]:
+        """(env, algo, variant), from ``.../{env}/{algo}/{variant}/seed{seed}``."""
+        return self.run_dir.parts[-4:-1]
 
 
-def _last_row(metrics: Path) -> dict[str, str] | None:
-    """The last complete row of a metrics.csv being written (a row cut mid-write is not complete)."""
+def hours_left(runs: list[RunStatus]) -> list[float | None]:
+    """Training hours each run still needs: a run in progress at its own recent pace, one not started at the
+    mean recent pace of its (env, algo, variant) group; None where there is no pace to go by."""
+    paces: dict[tuple[str, ...], list[float]] = {}
+    for r in runs:
+        if r.seconds_per_step is not None:
+            paces.setdefault(r.group, []).append(r.seconds_per_step)
+    left: list[float | None] = []
+    for r in runs:
+        pace = r.seconds_per_step
+        if pace is None and r.state == NOT_STARTED and r.group in paces:
+            pace = sum(paces[r.group]) / len(paces[r.group])
+        if r.state == FINISHED:
+            left.append(0.0)
+        elif not r.target_steps or pace is None:
+            left.append(None)
+        else:
+            left.append(pace * (r.target_steps - r.env_step) / 3600.0)
+    return left
+
+
+RECENT_ROWS = 5  # the pace of a run is read over its last few evaluations after the warm-up
+
+
+def _complete_rows(metrics: Path) -> list[dict[str, str]]:
+    """The complete rows of a metrics.csv being written (a row cut mid-write is left out)."""
     try:
         text = metrics.read_text()
     except (OSError, UnicodeDecodeError):
+        return []
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _point(row: dict[str, str]) -> tuple[int, float]:
+    return int(float(row["env_step"])), float(row.get("wall_time_s") or 0.0)
+
+
+def _recent_pace(rows: list[dict[str, str]]) -> float | None:
+    """Seconds per env step over the last ``RECENT_ROWS`` evaluations after the warm-up (which is far
+    faster than learning, so it would make a run look quicker than it is); None before two such points."""
+    learned = [i for i, r in enumerate(rows) if r.get("eval/warmup", "0") != "1"]
+    if not learned:
         return None
-    lines = text.splitlines(keepends=True)
-    if len(lines) < 2:
-        return None
-    last = lines[-1] if lines[-1].endswith("\n") else (lines[-2] if len(lines) > 2 else None)
-    if last is None:
-        return None
-    return next(csv.DictReader(io.StringIO(lines[0] + last)), None)
+    first = max(learned[0] - 1, len(rows) - 1 - RECENT_ROWS, 0)  # from the last warm-up row at the earliest
+    (s0, t0), (s1, t1) = _point(rows[first]), _point(rows[-1])
+    return (t1 - t0) / (s1 - s0) if s1 > s0 and t1 > t0 else None
 
 
 def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
@@ -59,17 +93,16 @@ def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
     if config.is_file():
         steps = (yaml.safe_load(config.read_text()) or {}).get("steps")
         target = int(steps) if isinstance(steps, int) else None
-    row = _last_row(metrics) if metrics.is_file() else None
-    step = int(float(row["env_step"])) if row and row.get("env_step") else 0
-    seconds = float(row["wall_time_s"]) if row and row.get("wall_time_s") else 0.0
+    rows = _complete_rows(metrics) if metrics.is_file() else []
+    step, seconds = _point(rows[-1]) if rows else (0, 0.0)
     resumable = (run_dir / CHECKPOINT_NAME).is_file()
-    if row is None and not resumable:
+    if not rows and not resumable:
         state = NOT_STARTED
     elif target is not None and step >= target:
         state = FINISHED
     else:
         state = IN_PROGRESS
-    return RunStatus(run_dir, state, step, target, seconds / 3600.0, resumable)
+    return RunStatus(run_dir, state, step, target, seconds / 3600.0, resumable, _recent_pace(rows))
 
 
 def _fmt_hours(hours: float | None) -> str:
@@ -80,7 +113,9 @@ def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None
     """A markdown status page: totals, then one row per run in the order given."""
     done = sum(r.state == FINISHED for r in runs)
     hours = sum(r.hours for r in runs)
-    left = [r.hours_left for r in runs if r.hours_left is not None]
+    left = hours_left(runs)
+    known = [h for h in left if h is not None]
+    unknown = sum(h is None for h in left)
     planned = sum(r.target_steps or 0 for r in runs)
     steps = f" {sum(r.env_step for r in runs):,} of {planned:,} planned env steps taken." if planned else ""
     lines = [
@@ -90,9 +125,10 @@ def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None
         f"{sum(r.state == IN_PROGRESS for r in runs)} in progress, {sum(r.state == NOT_STARTED for r in runs)} "
         f"not started.{steps} Training wall-clock so far: {hours:.1f} h"
         + (
-            f"; at their average pace so far the runs in progress need about {sum(left):.1f} h more (a lower "
-            "bound for MBPO, whose model fits grow with its buffer)."
-            if left
+            f". At the pace of each run (or of its group) so far, about {sum(known):.1f} h of training remain"
+            + (f", plus {unknown} run(s) of groups that have not started" if unknown else "")
+            + " (a lower bound for MBPO, whose model fits grow with its buffer)."
+            if known
             else "."
         ),
         "",
@@ -102,9 +138,10 @@ def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None
         "| run | state | env step | budget | hours | hours left (est.) |",
         "|:---|:---|---:|---:|---:|---:|",
     ]
-    for r in runs:
+    for r, h in zip(runs, left, strict=True):
         name = r.run_dir.relative_to(root).as_posix() if root else r.run_dir.as_posix()
         state = r.state + (" (checkpoint)" if r.state == IN_PROGRESS and r.resumable else "")
         budget = "" if r.target_steps is None else f"{r.target_steps:,}"
-        lines.append(f"| {name} | {state} | {r.env_step:,} | {budget} | {r.hours:.2f} | {_fmt_hours(r.hours_left)} |")
+        h = None if r.state == FINISHED else h
+        lines.append(f"| {name} | {state} | {r.env_step:,} | {budget} | {r.hours:.2f} | {_fmt_hours(h)} |")
     return "\n".join(lines) + "\n"
