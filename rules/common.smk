@@ -5,6 +5,7 @@ import os
 import shlex
 from pathlib import Path
 
+from mbpo.config import preset
 from mbpo.variants import variants_for
 
 RESULTS = config["results_dir"]
@@ -45,6 +46,12 @@ def env_steps(env, algo):
     algorithm; None (an env or algorithm left out) means `mbpo train`'s paper budget."""
     steps = config["steps"].get(env)
     return steps.get(algo) if isinstance(steps, dict) else steps
+
+
+def planned_steps(run_dir):
+    """The budget of the run in `run_dir` (what its train job asks for): `steps`, else `mbpo train`'s preset."""
+    env, algo = Path(run_dir).parts[-4:-2]  # RUN_DIR: .../{env}/{algo}/{variant}/seed{seed}
+    return env_steps(env, algo) or preset(env, algo)["steps"]
 
 
 RUNS = [

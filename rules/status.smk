@@ -3,17 +3,8 @@
 # `--nolock` lets it run beside the workflow that trains; it only reads the runs and writes STATUS.md.
 # A rule without outputs runs whenever it is asked for, and `all` never asks.
 
-from mbpo.config import preset
-
 STATUS = f"{REPORTS}/STATUS.md"
 STATUS_RUN_DIRS = list(dict.fromkeys(RUN_DIRS + ABLATION_RUN_DIRS))
-
-
-def planned_steps(run_dir):
-    """The budget the train rule gives this run: the config's `steps`, else `mbpo train`'s preset."""
-    env, algo = Path(run_dir).parts[-4:-2]  # RUN_DIR: .../{env}/{algo}/{variant}/seed{seed}
-    return env_steps(env, algo) or preset(env, algo)["steps"]
-
 
 localrules:
     status,
