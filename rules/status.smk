@@ -1,6 +1,7 @@
 # `snakemake --nolock status` (with the same --configfile as the training): {reports_dir}/STATUS.md, every
 # planned run's env step, budget and hours so far, read from the run logs while they are being written.
-# `--nolock` lets it run beside the workflow that trains; it only reads the runs and writes STATUS.md.
+# `--nolock` lets it run beside the workflow that trains; it only reads the runs and writes STATUS.md, and
+# {results_dir}/finished_runs.txt: the record files of the runs that reached their budget (what to commit).
 # A rule without outputs runs whenever it is asked for, and `all` never asks.
 
 STATUS = f"{REPORTS}/STATUS.md"
@@ -19,6 +20,7 @@ rule status:
         root=f"{RESULTS}/runs",
         title=f"Run status: protocol `{config['name']}`",
         out=STATUS,
+        finished=f"{RESULTS}/finished_runs.txt",
     shell:
         "mbpo status {params.run_dirs:q} --budgets {params.budgets} --root {params.root:q} "
-        "--title {params.title:q} --out {params.out:q} > {log:q} 2>&1"
+        "--title {params.title:q} --out {params.out:q} --finished-files {params.finished:q} > {log:q} 2>&1"

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mbpo.analysis.status import FINISHED, IN_PROGRESS, NOT_STARTED, hours_left, render_status, run_status
+from mbpo.analysis.status import (
+    FINISHED,
+    IN_PROGRESS,
+    NOT_STARTED,
+    finished_files,
+    hours_left,
+    render_status,
+    run_status,
+)
 from mbpo.checkpoint import CHECKPOINT_NAME
 
 HEADER = "env_step,eval_return_mean,wall_time_s,eval/warmup\n"
@@ -51,3 +59,12 @@ def test_page_has_totals_and_a_row_per_run(tmp_path: Path) -> None:
     assert "3,000 of 5,000 planned env steps taken" in page and "about 2.0 h of training remain" in page
     assert "| ip/sac/default/seed0 | finished | 2,000 | 2,000 | 2.00 |  |" in page
     assert "| ip/mbpo/default/seed0 | in progress (checkpoint) | 1,000 | 3,000 | 1.00 | 2.00 |" in page
+
+
+def test_finished_files_are_the_records_of_finished_runs_only(tmp_path: Path) -> None:
+    done = make_run(tmp_path, "ip/sac/default/seed0", 1000, [(1000, 60.0)])
+    (done / "provenance.yaml").write_text("started: now\n")
+    (done / "wandb").mkdir()
+    going = make_run(tmp_path, "ip/mbpo/default/seed0", 3000, [(1000, 60.0)], ckpt=True)
+    files = finished_files([run_status(done), run_status(going)])
+    assert [f.name for f in files] == ["config.yaml", "metrics.csv", "provenance.yaml"]

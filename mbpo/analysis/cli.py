@@ -174,7 +174,7 @@ def run_ablations(args: argparse.Namespace) -> None:
 def run_status_page(args: argparse.Namespace) -> None:
     from datetime import datetime
 
-    from mbpo.analysis.status import render_status, run_status
+    from mbpo.analysis.status import finished_files, render_status, run_status
 
     budgets = args.budgets or [None] * len(args.run_dirs)
     if len(budgets) != len(args.run_dirs):
@@ -183,6 +183,8 @@ def run_status_page(args: argparse.Namespace) -> None:
     now = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     text = render_status(runs, args.title, now, root=args.root)
     write_text(args.out, text)
+    if args.finished_files:
+        write_text(args.finished_files, "".join(f"{path}\n" for path in finished_files(runs)))
     print(text, end="")
 
 
@@ -257,4 +259,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="Run status", help="the page's heading")
     p.add_argument("--root", type=Path, help="show run directories relative to this one")
     p.add_argument("--budgets", nargs="+", type=int, help="each run's planned env steps, in order (until it starts)")
+    p.add_argument("--finished-files", type=Path, help="output: the record files of the finished runs, one per line")
     p.set_defaults(handler=run_status_page)

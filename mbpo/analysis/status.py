@@ -105,6 +105,16 @@ def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
     return RunStatus(run_dir, state, step, target, seconds / 3600.0, resumable, _recent_pace(rows))
 
 
+def finished_files(runs: list[RunStatus]) -> list[Path]:
+    """The files that record the finished runs (logs, configs, provenance, diagnostics): what to commit of
+    them. Checkpoints, W&B folders and temporaries are not records."""
+    files = []
+    for r in runs:
+        if r.state == FINISHED:
+            files += sorted(f for f in r.run_dir.iterdir() if f.is_file() and f.suffix in (".csv", ".yaml"))
+    return files
+
+
 def _fmt_hours(hours: float | None) -> str:
     return "" if hours is None else f"{hours:.2f}"
 
