@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from mbpo.analysis.status import (
@@ -68,3 +69,14 @@ def test_finished_files_are_the_records_of_finished_runs_only(tmp_path: Path) ->
     going = make_run(tmp_path, "ip/mbpo/default/seed0", 3000, [(1000, 60.0)], ckpt=True)
     files = finished_files([run_status(done), run_status(going)])
     assert [f.name for f in files] == ["config.yaml", "metrics.csv", "provenance.yaml"]
+
+
+def test_an_interrupted_run_whose_logs_snakemake_deleted_is_read_from_its_checkpoint(tmp_path: Path) -> None:
+    run = tmp_path / "hopper/mbpo/default/seed0"
+    run.mkdir(parents=True)
+    rows = [{"env_step": 1000, "wall_time_s": 3600.0, "eval/warmup": 0}, {"env_step": 2000, "wall_time_s": 7200.0}]
+    state = {"log": {"columns": ["env_step", "wall_time_s"], "rows": rows}, "config": {"steps": 5000}}
+    torch.save(state, run / CHECKPOINT_NAME)
+    status = run_status(run, planned_steps=9999)
+    assert (status.state, status.env_step, status.target_steps, status.hours) == (IN_PROGRESS, 2000, 5000, 2.0)
+    assert status.seconds_per_step == pytest.approx(3.6)

@@ -1,8 +1,8 @@
 """Where long runs stand: one row per planned run (env step, hours so far, finished or not) as markdown.
 
-Made for workflows that span days (``config/cpu.yaml``): it reads only each run's ``metrics.csv`` and
-``config.yaml`` (never the checkpoint, which can be hundreds of MB), so it is safe to call while the runs
-write. A run is *finished* when its last evaluation is at its budget.
+Made for workflows that span days (``config/cpu.yaml``): it reads each run's ``metrics.csv`` and
+``config.yaml`` (a checkpoint only where Snakemake deleted those, memory-mapped), so it is safe to call
+while the runs write. A run is *finished* when its last evaluation is at its budget.
 """
 
 from __future__ import annotations
@@ -70,6 +70,20 @@ def _complete_rows(metrics: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+def _checkpoint_record(path: Path) -> tuple[list[dict[str, str]], int | None]:
+    """The metrics rows and the budget a checkpoint holds. Snakemake deletes an interrupted job's
+    metrics.csv and config.yaml when it is relaunched; the checkpoint keeps both until the run rewrites
+    them. Loaded memory-mapped, so its tensors are not read; an unreadable one gives nothing."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        rows = [{k: "" if v is None else str(v) for k, v in row.items()} for row in state["log"]["rows"]]
+        return rows, int(state["config"]["steps"])
+    except Exception:  # a checkpoint being replaced, or not one of ours: the status page shows no progress
+        return [], None
+
+
 def _point(row: dict[str, str]) -> tuple[int, float]:
     return int(float(row["env_step"])), float(row.get("wall_time_s") or 0.0)
 
@@ -94,8 +108,11 @@ def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
         steps = (yaml.safe_load(config.read_text()) or {}).get("steps")
         target = int(steps) if isinstance(steps, int) else None
     rows = _complete_rows(metrics) if metrics.is_file() else []
-    step, seconds = _point(rows[-1]) if rows else (0, 0.0)
     resumable = (run_dir / CHECKPOINT_NAME).is_file()
+    if not rows and resumable:
+        rows, saved_target = _checkpoint_record(run_dir / CHECKPOINT_NAME)
+        target = saved_target or target
+    step, seconds = _point(rows[-1]) if rows else (0, 0.0)
     if not rows and not resumable:
         state = NOT_STARTED
     elif target is not None and step >= target:
