@@ -92,10 +92,13 @@ def save_checkpoint(state: Checkpoint, path: Path) -> None:
     write_atomic(path, write)
 
 
-def load_checkpoint(path: Path) -> Checkpoint:
-    """Read a checkpoint onto the CPU, refusing anything that is not an intact one of this version."""
+def load_checkpoint(path: Path, mmap: bool = False) -> Checkpoint:
+    """Read a checkpoint onto the CPU, refusing anything that is not an intact one of this version.
+
+    ``mmap`` maps the tensors instead of reading them, for callers that only want its plain values.
+    """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises many types for a damaged zip / unpickling error
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(

@@ -17,7 +17,7 @@ from mbpo.analysis.status import (
     render_status,
     run_status,
 )
-from mbpo.checkpoint import CHECKPOINT_NAME
+from mbpo.checkpoint import CHECKPOINT_NAME, FORMAT, VERSION
 
 HEADER = "env_step,eval_return_mean,wall_time_s,eval/warmup\n"
 
@@ -75,7 +75,8 @@ def test_an_interrupted_run_whose_logs_snakemake_deleted_is_read_from_its_checkp
     run = tmp_path / "hopper/mbpo/default/seed0"
     run.mkdir(parents=True)
     rows = [{"env_step": 1000, "wall_time_s": 3600.0, "eval/warmup": 0}, {"env_step": 2000, "wall_time_s": 7200.0}]
-    state = {"log": {"columns": ["env_step", "wall_time_s"], "rows": rows}, "config": {"steps": 5000}}
+    log = {"columns": ["env_step", "wall_time_s"], "rows": rows}
+    state = {"format": FORMAT, "version": VERSION, "log": log, "config": {"steps": 5000}}
     torch.save(state, run / CHECKPOINT_NAME)
     status = run_status(run, planned_steps=9999)
     assert (status.state, status.env_step, status.target_steps, status.hours) == (IN_PROGRESS, 2000, 5000, 2.0)

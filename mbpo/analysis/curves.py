@@ -248,14 +248,14 @@ def _efficiency(
     method_curves: np.ndarray,
     method_finals: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
-    """Batched core of ``sample_efficiency``: (B, m, kb), (B, m), (B, n, km), (B, n) -> four (B,) arrays:
-    ratio, threshold, steps of the baseline, steps of the method."""
+    """Batched core of ``sample_efficiency``: (B, m, kb), (B, m), (B, n, km), (B, n) -> five (B,) arrays:
+    ratio, threshold, whether it is the baseline's final, steps of the baseline, steps of the method."""
     base_final = scipy.stats.trim_mean(base_finals, 0.25, axis=-1)
     method_final = scipy.stats.trim_mean(method_finals, 0.25, axis=-1)
     threshold = np.minimum(base_final, method_final)
     s_base = _steps_to(base_steps, base_curves, threshold)
     s_method = _steps_to(method_steps, method_curves, threshold)
-    return s_base / s_method, threshold, s_base, s_method
+    return s_base / s_method, threshold, base_final <= method_final, s_base, s_method
 
 
 def sample_efficiency(
@@ -295,7 +295,8 @@ def sample_efficiency(
     for a, name in ((bc, "base_curves"), (bf, "base_finals"), (mc, "method_curves"), (mf, "method_finals")):
         check_finite(a, name)
     check_ci_args(n_resamples, confidence)
-    ratio, threshold, s_base, s_method = (x[0] for x in _efficiency(bs, bc[None], bf[None], ms, mc[None], mf[None]))
+    point = _efficiency(bs, bc[None], bf[None], ms, mc[None], mf[None])
+    ratio, threshold, from_baseline, s_base, s_method = (x[0] for x in point)
     ci_low = ci_high = np.nan
     if bf.size >= 2 and mf.size >= 2:
         # A seed's curve and its final stay together in every resample.
@@ -312,7 +313,7 @@ def sample_efficiency(
         ci_low=ci_low,
         ci_high=ci_high,
         threshold=float(threshold),
-        threshold_from="baseline" if threshold == scipy.stats.trim_mean(bf, 0.25) else "method",
+        threshold_from="baseline" if from_baseline else "method",
         baseline_steps=float(s_base),
         method_steps=float(s_method),
     )

@@ -12,9 +12,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from mbpo.checkpoint import CHECKPOINT_NAME
+from mbpo.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
+from mbpo.config import load_yaml
 
 FINISHED, IN_PROGRESS, NOT_STARTED = "finished", "in progress", "not started"
 
@@ -74,14 +73,12 @@ def _checkpoint_record(path: Path) -> tuple[list[dict[str, str]], int | None]:
     """The metrics rows and the budget a checkpoint holds. Snakemake deletes an interrupted job's
     metrics.csv and config.yaml when it is relaunched; the checkpoint keeps both until the run rewrites
     them. Loaded memory-mapped, so its tensors are not read; an unreadable one gives nothing."""
-    import torch
-
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        rows = [{k: "" if v is None else str(v) for k, v in row.items()} for row in state["log"]["rows"]]
-        return rows, int(state["config"]["steps"])
-    except Exception:  # a checkpoint being replaced, or not one of ours: the status page shows no progress
+        state = load_checkpoint(path, mmap=True)
+    except CheckpointError:  # damaged or not one of ours: the status page shows no progress for it
         return [], None
+    rows = [{k: "" if v is None else str(v) for k, v in row.items()} for row in state["log"]["rows"]]
+    return rows, int(state["config"]["steps"])
 
 
 def _point(row: dict[str, str]) -> tuple[int, float]:
@@ -105,7 +102,7 @@ def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
     config, metrics = run_dir / "config.yaml", run_dir / "metrics.csv"
     target = planned_steps
     if config.is_file():
-        steps = (yaml.safe_load(config.read_text()) or {}).get("steps")
+        steps = load_yaml(config).get("steps")
         target = int(steps) if isinstance(steps, int) else None
     rows = _complete_rows(metrics) if metrics.is_file() else []
     resumable = (run_dir / CHECKPOINT_NAME).is_file()
