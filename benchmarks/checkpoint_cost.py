@@ -39,7 +39,7 @@ def fill(buffer: ReplayBuffer, n: int) -> None:
 def measure(out: Path, real: int, k: int, repeats: int) -> dict[str, float]:
     cfg = resolve({"env": "hopper", "algo": "mbpo", "device": "cpu", "wandb_mode": "disabled"})
     run = open_session(cfg, out)
-    model = ModelSide.create(cfg, run.obs_dim, run.act_dim, run.device)
+    model = ModelSide.create(run)
     run.parts = {"model": model}
     fill(run.env_buffer, real)
     model.buffer.resize(model_buffer_capacity(cfg, k))
@@ -52,7 +52,7 @@ def measure(out: Path, real: int, k: int, repeats: int) -> dict[str, float]:
         saves.append(time.perf_counter() - start)
         start = time.perf_counter()
         fresh = open_session(cfg, out)
-        fresh_model = ModelSide.create(cfg, fresh.obs_dim, fresh.act_dim, fresh.device)
+        fresh_model = ModelSide.create(fresh)
         fresh.parts = {"model": fresh_model}
         fresh._load(load_checkpoint(out / CHECKPOINT_NAME))
         loads.append(time.perf_counter() - start)

@@ -91,11 +91,16 @@ class ReplayBuffer:
         self.ptr = (self.ptr + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Batch:
-        """``n`` transitions drawn uniformly with replacement (no host sync)."""
-        if self.size == 0:
+    def sample(self, n: int, generator: torch.Generator | None = None, among: int | None = None) -> Batch:
+        """``n`` transitions drawn uniformly with replacement (no host sync).
+
+        ``among`` draws from the first ``among`` rows only: the buffer as it was when it held that many, as
+        long as it has not wrapped since (a rerun of an earlier draw, `mbpo.model_buffer`).
+        """
+        among = self.size if among is None else among
+        if among == 0:
             raise RuntimeError("cannot sample from an empty buffer")
-        idx = torch.randint(0, self.size, (n,), device=self.device, generator=generator)
+        idx = torch.randint(0, among, (n,), device=self.device, generator=generator)
         return Batch(*(x[idx] for x in self._storage))
 
     def all(self) -> Batch:

@@ -28,7 +28,8 @@ from mbpo.failpoints import fault_point
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT = "mbpo-bench checkpoint"
-VERSION = 1
+VERSION = 2  # 2: MBPO's model buffer may be stored as the rollout rounds that rebuild it (mbpo.model_buffer)
+READABLE_VERSIONS = (1, 2)  # 1 stored the model buffer's rows, which version 2 still reads
 Checkpoint = dict[str, Any]
 
 # MuJoCo's full integration state: time, qpos, qvel, act, the solver's warm start, controls, applied
@@ -106,9 +107,10 @@ def load_checkpoint(path: Path, mmap: bool = False) -> Checkpoint:
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an mbpo-bench checkpoint; pass --restart to discard it and start over")
-    if state.get("version") != VERSION:
+    if state.get("version") not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{path}: checkpoint format version {state.get('version')!r}, this code reads version {VERSION}; "
+            f"{path}: checkpoint format version {state.get('version')!r}, this code reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; "
             "resume with the code that wrote it, or pass --restart to start over"
         )
     return state

@@ -43,6 +43,17 @@ NONFINITE_MODEL = "guard/nonfinite_model"
 DROPPED_ROLLOUT = "guard/dropped_rollout"
 
 
+def finite_rows(batch: Batch) -> Batch:
+    """``batch`` without the transitions that have a non-finite entry (one host sync)."""
+    n = len(batch)
+    if n == 0:
+        return batch
+    finite = torch.stack([torch.isfinite(x.reshape(n, -1)).all(dim=1) for x in batch]).all(dim=0)
+    if int(finite.sum()) == n:
+        return batch
+    return Batch(*(x[finite] for x in batch))
+
+
 class NumericalError(RuntimeError):
     """Training kept producing non-finite numbers; the message says where and how often."""
 
@@ -165,15 +176,10 @@ class Guards:
     def finite_transitions(self, batch: Batch) -> Batch:
         """``batch`` without the transitions that have a non-finite entry (counted)."""
         fault_point("rollout")
-        n = len(batch)
-        if n == 0:
-            return batch
-        finite = torch.stack([torch.isfinite(x.reshape(n, -1)).all(dim=1) for x in batch]).all(dim=0)
-        dropped = n - int(finite.sum())
-        if dropped == 0:
-            return batch
-        self._count(DROPPED_ROLLOUT, dropped)
-        return Batch(*(x[finite] for x in batch))
+        finite = finite_rows(batch)
+        if len(finite) < len(batch):
+            self._count(DROPPED_ROLLOUT, len(batch) - len(finite))
+        return finite
 
     # ------------------------------------------------------------------ bookkeeping
 

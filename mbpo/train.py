@@ -8,6 +8,8 @@ state lives in the `Session` and in `ModelSide`, both checkpointed every ``check
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,16 +17,18 @@ from typing import Any
 import torch
 
 from mbpo.buffer import Batch, ReplayBuffer, sample_mixed
-from mbpo.checkpoint import Checkpoint, buffer_state, load_buffer_state
+from mbpo.checkpoint import Checkpoint
 from mbpo.config import Config
 from mbpo.diagnostics.monitor import ModelDiagnostics
-from mbpo.guards import DROPPED_ROLLOUT, NONFINITE_MODEL
+from mbpo.guards import DROPPED_ROLLOUT, NONFINITE_MODEL, finite_rows
+from mbpo.model_buffer import RolloutRound, RoundLog, load_model_buffer_state, model_buffer_state
 from mbpo.model_usage import reward_penalty, rollout_schedule, rollout_termination, usage_columns
 from mbpo.models.ensemble import GaussianEnsemble
 from mbpo.models.termination_net import TerminationNet, fit_termination, make_termination_optimizer
 from mbpo.models.training import fit_ensemble, make_optimizer
-from mbpo.rollout import branched_rollout, model_buffer_capacity, rollout_length
-from mbpo.session import open_session
+from mbpo.rollout import Rollout, branched_rollout, model_buffer_capacity, rollout_length
+from mbpo.sac import SAC
+from mbpo.session import Session, open_session
 from mbpo.uncertainty import penalty_metrics
 
 MBPO_COLUMNS = (
@@ -59,31 +63,84 @@ def model_training_data(buffer: ReplayBuffer) -> tuple[torch.Tensor, torch.Tenso
 @dataclass
 class ModelSide:
     """MBPO's state beyond SAC's: the ensemble, its optimizer (kept across refits, as official), the model
-    buffer, and the last refit's diagnostics (repeated in every metrics row until the next refit); with
-    ``rollout_termination = learned`` (an ablation), also the termination classifier and its optimizer."""
+    buffer with the rounds of rollouts that filled it, and the last refit's diagnostics (repeated in every
+    metrics row until the next refit); with ``rollout_termination = learned`` (an ablation), also the
+    termination classifier and its optimizer."""
 
+    run: Session
     ensemble: GaussianEnsemble
     optim: torch.optim.Optimizer
     buffer: ReplayBuffer
+    rounds: RoundLog = field(default_factory=RoundLog)
     log: dict[str, Any] = field(default_factory=dict)
     termination: TerminationNet | None = None
     termination_optim: torch.optim.Optimizer | None = None
 
     @classmethod
-    def create(cls, cfg: Config, obs_dim: int, act_dim: int, device: torch.device) -> ModelSide:
-        ensemble = GaussianEnsemble(obs_dim, act_dim, cfg.model).to(device)
-        buffer = ReplayBuffer(1, obs_dim, act_dim, device)  # sized when k is known
-        side = cls(ensemble, make_optimizer(ensemble), buffer)
+    def create(cls, run: Session) -> ModelSide:
+        cfg = run.cfg
+        ensemble = GaussianEnsemble(run.obs_dim, run.act_dim, cfg.model).to(run.device)
+        buffer = ReplayBuffer(1, run.obs_dim, run.act_dim, run.device)  # sized when k is known
+        side = cls(run, ensemble, make_optimizer(ensemble), buffer)
         if cfg.rollout_termination == "learned":
-            side.termination = TerminationNet(obs_dim, cfg.termination_net, seed=cfg.seed).to(device)
+            side.termination = TerminationNet(run.obs_dim, cfg.termination_net, seed=cfg.seed).to(run.device)
             side.termination_optim = make_termination_optimizer(side.termination)
         return side
 
+    def branch(self, k: int) -> tuple[Rollout, Batch]:
+        """One round of ``rollout_batch_size`` k-step branches into the model buffer, recorded so that a
+        checkpoint can rerun it instead of storing its transitions; returns the rollout and what was kept."""
+        run = self.run
+        recipe = RolloutRound.capture(
+            self.ensemble, run.agent.actor, self.termination, run.generator, len(run.env_buffer), k
+        )
+        rollout = self._roll(recipe, self.ensemble, run.agent, self.termination, run.generator)
+        transitions = run.guards.finite_transitions(rollout.transitions)
+        self.buffer.resize(model_buffer_capacity(run.cfg, k))
+        self.buffer.add_batch(transitions)
+        recipe.added = len(transitions)
+        self.rounds.record(recipe, len(self.buffer))
+        return rollout, transitions
+
+    def _roll(
+        self,
+        recipe: RolloutRound,
+        ensemble: GaussianEnsemble,
+        agent: SAC,
+        termination: TerminationNet | None,
+        generator: torch.Generator,
+    ) -> Rollout:
+        """The rollout itself, the same code for the live round and for its rerun from a checkpoint."""
+        cfg = self.run.cfg
+        start = self.run.env_buffer.sample(cfg.rollout_batch_size, generator, among=recipe.env_rows).obs
+        # The env's termination rule and no reward penalty, unless an ablation says otherwise.
+        is_terminal = rollout_termination(cfg, termination)
+        return branched_rollout(
+            ensemble, agent, is_terminal, start, recipe.length, generator, penalty=reward_penalty(cfg)
+        )
+
+    def _rerun(self) -> Callable[[RolloutRound], Batch]:
+        """Rerun a recorded round with copies of the modules holding its snapshots (on resume only)."""
+        ensemble, agent, termination = copy.deepcopy((self.ensemble, self.run.agent, self.termination))
+
+        def rerun(recipe: RolloutRound) -> Batch:
+            ensemble.load_state_dict(recipe.ensemble)
+            agent.actor.load_state_dict(recipe.actor)
+            if termination is not None:
+                termination.load_state_dict(recipe.termination)
+            generator = torch.Generator(self.run.generator.device)
+            generator.set_state(recipe.generator)
+            return finite_rows(self._roll(recipe, ensemble, agent, termination, generator).transitions)
+
+        return rerun
+
     def state_dict(self) -> dict[str, Any]:
+        # Rerunning a round needs its start states, still in the env buffer unless it can wrap in this run.
+        rerunnable = self.run.env_buffer.capacity >= self.run.cfg.steps
         state = {
             "ensemble": self.ensemble.state_dict(),
             "optim": self.optim.state_dict(),
-            "buffer": buffer_state(self.buffer),
+            "buffer": model_buffer_state(self.buffer, self.rounds, rerunnable),
             "log": dict(self.log),
         }
         if self.termination is not None and self.termination_optim is not None:
@@ -92,22 +149,21 @@ class ModelSide:
         return state
 
     def load_state_dict(self, state: Checkpoint) -> None:
+        """Put the state back; the env buffer and the agent must already be (`Session._load`'s order)."""
         self.ensemble.load_state_dict(state["ensemble"])
         self.optim.load_state_dict(state["optim"])
-        load_buffer_state(self.buffer, state["buffer"])
-        self.log = dict(state["log"])
         if self.termination is not None and self.termination_optim is not None:
             self.termination.load_state_dict(state["termination"])
             self.termination_optim.load_state_dict(state["termination_optim"])
+        self.rounds = load_model_buffer_state(self.buffer, state["buffer"], self._rerun())
+        self.log = dict(state["log"])
 
 
 def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False, resume: Checkpoint | None = None) -> None:
     """Run MBPO for ``cfg.steps`` env steps, writing ``config.yaml`` and ``metrics.csv`` to ``out_dir``;
     with ``resume`` (a checkpoint of this run), continue after the checkpoint's env step instead."""
     run = open_session(cfg, out_dir, MBPO_COLUMNS + usage_columns(cfg), quiet=quiet)
-    model = ModelSide.create(cfg, run.obs_dim, run.act_dim, run.device)
-    # The env's termination rule, the k schedule, no reward penalty: unless an ablation says otherwise.
-    is_terminal = rollout_termination(cfg, model.termination)
+    model = ModelSide.create(run)
     schedule, penalty = rollout_schedule(cfg), reward_penalty(cfg)
     diagnostics = ModelDiagnostics.if_enabled(cfg, out_dir, run.obs_dim, run.act_dim, run.device)  # None: off
     run.start(resume, model=model, **({"diagnostics": diagnostics} if diagnostics is not None else {}))
@@ -133,15 +189,9 @@ def train_mbpo(cfg: Config, out_dir: str | Path, quiet: bool = False, resume: Ch
                     usage_log |= termination_fit.as_metrics()
                 k = rollout_length(schedule, epoch=learning_step // cfg.epoch_length)
                 with run.timed("rollout"):
-                    model.buffer.resize(model_buffer_capacity(cfg, k))
-                    start = run.env_buffer.sample(cfg.rollout_batch_size, run.generator).obs
-                    rollout = branched_rollout(
-                        model.ensemble, run.agent, is_terminal, start, k, run.generator, penalty=penalty
-                    )
-                    if penalty is not None:
-                        usage_log |= penalty_metrics(rollout.transitions.rew, rollout.uncertainty, penalty.coef)
-                    transitions = run.guards.finite_transitions(rollout.transitions)
-                    model.buffer.add_batch(transitions)
+                    rollout, transitions = model.branch(k)
+                if penalty is not None:
+                    usage_log |= penalty_metrics(rollout.transitions.rew, rollout.uncertainty, penalty.coef)
                 model.log = (
                     fit.as_metrics()
                     | {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,11 @@ def test_an_interrupted_run_whose_logs_snakemake_deleted_is_read_from_its_checkp
     status = run_status(run, planned_steps=9999)
     assert (status.state, status.env_step, status.target_steps, status.hours) == (IN_PROGRESS, 2000, 5000, 2.0)
     assert status.seconds_per_step == pytest.approx(3.6)
+
+
+def test_no_checkpoint_of_the_evidence_runs_is_committed() -> None:
+    """Checkpoints under reports/cpu/ are left unignored so that a new session's checkout carries them over
+    (.gitignore), but they are state, not evidence: none may be committed."""
+    repo = Path(__file__).resolve().parents[1]
+    listed = subprocess.run(["git", "ls-files", "reports"], cwd=repo, capture_output=True, text=True, check=True)
+    assert not [path for path in listed.stdout.splitlines() if Path(path).name.startswith("checkpoint")]

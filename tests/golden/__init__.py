@@ -1,14 +1,19 @@
 """The fixed-seed golden runs: short real runs whose ``metrics.csv`` must stay bit-identical on CPU.
 
-A change that is meant to alter training numbers regenerates these files and says so (and why) in its commit:
+The same code gives different last bits on different CPUs (torch picks AVX-512 or AVX2 kernels, and the
+vendor decides more), so the files live in one folder per machine class, ``tests/golden/<class>/``. A
+change that is meant to alter training numbers regenerates them and says so (and why) in its commit; a
+machine class without files gets them from the last landed commit's code, run on such a machine:
 
-    python -m tests.golden          # rewrite tests/golden/*.csv from the current code
+    python -m tests.golden          # write tests/golden/<this machine's class>/*.csv from the current code
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import platform
 import tempfile
 from pathlib import Path
 
@@ -44,8 +49,16 @@ def is_timing(column: str) -> bool:
     return column in TIMING_COLUMNS or column.startswith("time/")
 
 
+def machine_class() -> str:
+    """``<cpu vendor>-<torch's CPU capability>``, e.g. ``genuineintel-avx512`` or ``authenticamd-avx2``."""
+    vendor = platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        vendor = next((line.split(":")[1] for line in cpuinfo if line.startswith("vendor_id")), vendor)
+    return f"{vendor.strip()}-{torch.backends.cpu.get_cpu_capability()}".lower()
+
+
 def golden_path(name: str) -> Path:
-    return HERE / f"{name}_metrics.csv"
+    return HERE / machine_class() / f"{name}_metrics.csv"
 
 
 def run_golden(name: str, out_dir: Path) -> Path:
@@ -65,6 +78,7 @@ def regenerate() -> None:
     for name in GOLDEN_RUNS:
         with tempfile.TemporaryDirectory() as tmp:
             rows = read_without_timing(run_golden(name, Path(tmp)))
+        golden_path(name).parent.mkdir(exist_ok=True)
         with open(golden_path(name), "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
