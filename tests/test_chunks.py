@@ -69,10 +69,25 @@ def test_policy_on_a_large_batch_is_bit_identical_to_one_call(obs_dim, act_dim, 
     assert torch.equal(chunked, whole)
 
 
+def blas_rows_depend_on_the_call(members: int, k: int, n: int) -> bool:
+    """Whether this machine's batched matrix product gives a row other bits in a call with more rows.
+
+    Intel's AVX-512 MKL keeps one reduction order per row; on an AMD EPYC (AVX2) it does not for narrow
+    outputs (InvertedPendulum's last ensemble layer, 200 -> 10), whatever the chunk size. Chunking can then
+    not equal one big call, and that is the BLAS, not the chunking (the golden runs still pin the numbers).
+    """
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(members, 5003, k, generator=gen), torch.randn(members, k, n, generator=gen)
+    return not torch.equal(torch.bmm(x[:, :160], w), torch.bmm(x, w)[:, :160])
+
+
 @pytest.mark.parametrize(("obs_dim", "act_dim"), ENV_DIMS)
 def test_ensemble_holdout_and_rollout_prediction_are_bit_identical_to_one_call(obs_dim, act_dim, no_chunking):
+    config = EnsembleConfig()
+    if blas_rows_depend_on_the_call(config.num_networks, config.hidden_size, 2 * (obs_dim + 1)):
+        pytest.skip(f"this machine's BLAS computes a {config.hidden_size}->{2 * (obs_dim + 1)} row by the call's size")
     gen = torch.Generator().manual_seed(0)
-    model = GaussianEnsemble(obs_dim, act_dim, EnsembleConfig(), generator=gen)
+    model = GaussianEnsemble(obs_dim, act_dim, config, generator=gen)
     with torch.no_grad():
         for layer in model.layers:
             layer.bias.normal_(0.0, 0.1, generator=gen)
