@@ -102,7 +102,7 @@ def digest(buffer: ReplayBuffer) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{buffer.capacity} {buffer.size} {buffer.ptr}".encode())
     for values in buffer.state_dict()["storage"].values():
-        h.update(values.detach().cpu().contiguous().numpy().tobytes())
+        h.update(values.detach().cpu().contiguous().numpy())  # hashed in place, not copied
     return h.hexdigest()
 
 
