@@ -22,16 +22,8 @@ from mbpo.model_buffer import RerunMismatch, RolloutRound, RoundLog, digest
 from mbpo.session import open_session
 from mbpo.train import ModelSide
 from tests.golden import read_without_timing
+from tests.test_kill import ARGS  # the run that test_kill.py kills: checkpoints every 40 steps
 
-ARGS = [
-    "train", "--env", "invertedpendulum", "--algo", "mbpo", "--seed", "3", "--steps", "300", "--device", "cpu",
-    "--set", "init_exploration_steps=100", "--set", "eval_every=50", "--set", "eval_episodes=1",
-    "--set", "epoch_length=50", "--set", "model_train_freq=50", "--set", "rollout_batch_size=100",
-    "--set", "rollout_schedule=[0, 3, 1, 3]", "--set", "num_train_repeat=2",
-    "--set", "sac.hidden_sizes=[16, 16]", "--set", "sac.batch_size=32",
-    "--set", "model.hidden_size=16", "--set", "model.max_epochs=3", "--set", "checkpoint_every=40",
-    "--quiet",
-]  # fmt: skip
 CRASH_AT = "env_step@290"  # after the checkpoint at step 280
 
 
