@@ -20,6 +20,7 @@ import platform
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -124,17 +125,17 @@ def mark_finished(run_dir: str | Path) -> dict[str, Any] | None:
     return record
 
 
-def mark_resumed(run_dir: str | Path, at_env_step: int) -> dict[str, Any]:
-    """Append ``{at_env_step, time, command, git, machine}`` to ``resumed`` in ``run_dir/provenance.yaml``.
+def mark_resumed(run_dir: str | Path, at_env_step: int, warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """Append ``{at_env_step, time, command, git, machine}`` to ``resumed`` in ``run_dir/provenance.yaml``,
+    and ``warnings`` if restoring the state gave any (e.g. a resume that is not bit-identical).
 
     The resuming session may run other code or another machine, so it records its own. A file lost since
     the run began is rewritten from what this session knows (its ``started`` is then the resume time).
     """
     record = read_provenance(run_dir) or collect()
     now = collect()
-    record.setdefault("resumed", []).append(
-        {"at_env_step": at_env_step, "time": now["started"]} | {k: now[k] for k in ("command", "git", "machine")}
-    )
+    entry = {"at_env_step": at_env_step, "time": now["started"]} | {k: now[k] for k in ("command", "git", "machine")}
+    record.setdefault("resumed", []).append(entry | ({"warnings": list(warnings)} if warnings else {}))
     _dump(Path(run_dir), record)
     return record
 

@@ -17,7 +17,7 @@ import os
 import secrets
 import string
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +85,11 @@ class RunLog:
         self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
         self._wandb = _start_wandb(self.out_dir, self.cfg, self.provenance, self.wandb_id, resume=resuming)
 
-    def resumed(self, at_env_step: int) -> None:
+    def resumed(self, at_env_step: int, warnings: Sequence[str] = ()) -> None:
         """Say where a resumed run picks up (the train log of a Snakemake job shows it) and record it in
-        ``provenance.yaml``: the session that resumed may run other code or another machine."""
-        self.provenance = mark_resumed(self.out_dir, at_env_step)
+        ``provenance.yaml``, with the ``warnings`` of restoring its state: the session that resumed may run
+        other code or another machine."""
+        self.provenance = mark_resumed(self.out_dir, at_env_step, warnings)
         print(f"resuming {self.out_dir} from its checkpoint at env step {at_env_step}", file=sys.stderr)
 
     def log(self, row: Mapping[str, Any]) -> None:

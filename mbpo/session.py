@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -114,9 +115,13 @@ class Session:
             self.log.open()
             self.save_checkpoint(0)
         else:
-            self._load(checkpoint)
+            with warnings.catch_warnings(record=True) as caught:  # to keep them in provenance.yaml too
+                warnings.simplefilter("always")
+                self._load(checkpoint)
+            for caught_warning in caught:
+                warnings.warn(caught_warning.message, stacklevel=2)
             self.log.open(rows=checkpoint["log"]["rows"], wandb_id=checkpoint["log"]["wandb_id"])
-            self.log.resumed(at_env_step=checkpoint["step"])
+            self.log.resumed(at_env_step=checkpoint["step"], warnings=[str(w.message) for w in caught])
         self.started = time.perf_counter()
 
     def env_steps(self) -> Iterator[int]:

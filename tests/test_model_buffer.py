@@ -19,6 +19,7 @@ from mbpo.checkpoint import CHECKPOINT_NAME, buffer_state, load_checkpoint, save
 from mbpo.cli import main
 from mbpo.config import resolve
 from mbpo.model_buffer import RerunMismatch, RolloutRound, RoundLog, digest
+from mbpo.provenance import read_provenance
 from mbpo.session import open_session
 from mbpo.train import ModelSide
 from tests.golden import read_without_timing
@@ -94,6 +95,7 @@ def test_a_rerun_that_differs_warns_and_the_run_goes_on(tmp_path, monkeypatch, u
     save_checkpoint(checkpoint, out / CHECKPOINT_NAME)
     with pytest.warns(RerunMismatch, match="no longer bit-identical"):
         train(out)
+    assert "no longer bit-identical" in read_provenance(out)["resumed"][0]["warnings"][0]  # kept with the run
     resumed = read_without_timing(out / "metrics.csv")
     assert [r["env_step"] for r in resumed] == [r["env_step"] for r in uninterrupted]
     assert resumed[:-1] == uninterrupted[:-1]  # the rows before the checkpoint are the run's own
