@@ -15,6 +15,7 @@ from mbpo.analysis.status import (
     NOT_STARTED,
     finished_files,
     hours_left,
+    interrupted_outputs,
     render_status,
     run_status,
 )
@@ -70,6 +71,16 @@ def test_finished_files_are_the_records_of_finished_runs_only(tmp_path: Path) ->
     going = make_run(tmp_path, "ip/mbpo/default/seed0", 3000, [(1000, 60.0)], ckpt=True)
     files = finished_files([run_status(done), run_status(going)])
     assert [f.name for f in files] == ["config.yaml", "metrics.csv", "provenance.yaml"]
+
+
+def test_interrupted_outputs_are_the_logs_of_the_runs_in_progress(tmp_path: Path) -> None:
+    """What a relaunch must --forcerun: Snakemake without its metadata takes these runs for finished."""
+    done = make_run(tmp_path, "ip/sac/default/seed0", 1000, [(1000, 60.0)])
+    going = make_run(tmp_path, "ip/mbpo/default/seed0", 3000, [(1000, 60.0)], ckpt=True)
+    lost = make_run(tmp_path, "ip/mbpo/default/seed1", 3000, [(1000, 60.0)])  # no checkpoint: it starts over
+    fresh = tmp_path / "ip/mbpo/default/seed2"
+    runs = [run_status(done), run_status(going), run_status(lost), run_status(fresh, 3000)]
+    assert interrupted_outputs(runs) == [going / "metrics.csv", lost / "metrics.csv"]
 
 
 def test_an_interrupted_run_whose_logs_snakemake_deleted_is_read_from_its_checkpoint(tmp_path: Path) -> None:

@@ -174,7 +174,7 @@ def run_ablations(args: argparse.Namespace) -> None:
 def run_status_page(args: argparse.Namespace) -> None:
     from datetime import datetime
 
-    from mbpo.analysis.status import finished_files, render_status, run_status
+    from mbpo.analysis.status import finished_files, interrupted_outputs, render_status, run_status
 
     budgets = args.budgets or [None] * len(args.run_dirs)
     if len(budgets) != len(args.run_dirs):
@@ -185,6 +185,8 @@ def run_status_page(args: argparse.Namespace) -> None:
     write_text(args.out, text)
     if args.finished_files:
         write_text(args.finished_files, "".join(f"{path}\n" for path in finished_files(runs)))
+    if args.interrupted:
+        write_text(args.interrupted, "".join(f"{path}\n" for path in interrupted_outputs(runs)))
     print(text, end="")
 
 
@@ -260,4 +262,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", type=Path, help="show run directories relative to this one")
     p.add_argument("--budgets", nargs="+", type=int, help="each run's planned env steps, in order (until it starts)")
     p.add_argument("--finished-files", type=Path, help="output: the record files of the finished runs, one per line")
+    p.add_argument(
+        "--interrupted", type=Path, help="output: metrics.csv of the runs in progress, for --forcerun on relaunch"
+    )
     p.set_defaults(handler=run_status_page)

@@ -129,6 +129,14 @@ def finished_files(runs: list[RunStatus]) -> list[Path]:
     return files
 
 
+def interrupted_outputs(runs: list[RunStatus]) -> list[Path]:
+    """The ``metrics.csv`` of every run in progress that has one: what to pass to Snakemake's ``--forcerun``
+    when relaunching with nothing training. Snakemake knows an interrupted job only from its own metadata,
+    which a fresh checkout lacks: it would take such a run for finished. Forced, the job resumes from its
+    checkpoint (or, without one, starts over)."""
+    return [r.run_dir / "metrics.csv" for r in runs if r.state == IN_PROGRESS and (r.run_dir / "metrics.csv").is_file()]
+
+
 def _fmt_hours(hours: float | None) -> str:
     return "" if hours is None else f"{hours:.2f}"
 
