@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from mbpo.checkpoint import load_checkpoint
+from mbpo.rundir import restore_outputs
 from tests.test_workflow import ROOT, TINY_WORKFLOW, snakemake
 
 TARGET = "reports/table.md"  # the figures would add minutes of plotting and nothing to check
@@ -43,12 +45,16 @@ def tiny_workflow(tmp: Path) -> Path:
     return tmp
 
 
-@pytest.mark.e2e  # two tiny real workflows: about 70 s of CPU
-def test_a_killed_train_job_resumes_and_the_table_is_unchanged(tmp_path: Path, monkeypatch) -> None:
-    uninterrupted = tiny_workflow(tmp_path / "uninterrupted")
-    done = snakemake(uninterrupted, TARGET, configfile="tiny.yaml", dry_run=False)
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    workflow = tiny_workflow(tmp_path_factory.mktemp("workflows") / "uninterrupted")
+    done = snakemake(workflow, TARGET, configfile="tiny.yaml", dry_run=False)
     assert done.returncode == 0, done.stdout + done.stderr
+    return workflow
 
+
+@pytest.mark.e2e  # two tiny real workflows: about 70 s of CPU
+def test_a_killed_train_job_resumes_and_the_table_is_unchanged(tmp_path: Path, monkeypatch, uninterrupted) -> None:
     killed = tiny_workflow(tmp_path / "killed")
     monkeypatch.setenv("MBPO_FAULT", "env_step@250")  # every train job SIGKILLs itself at env step 250
     failed = snakemake(killed, TARGET, configfile="tiny.yaml", dry_run=False)
@@ -69,3 +75,33 @@ def test_a_killed_train_job_resumes_and_the_table_is_unchanged(tmp_path: Path, m
     assert not list(killed.glob("results/runs/*/*/*/seed*/checkpoint.pt"))  # finished runs delete theirs
     for path in RESULTS:
         assert without_wall_clock(killed / path) == without_wall_clock(uninterrupted / path), path
+
+
+@pytest.mark.e2e  # one more tiny real workflow: about 35 s of CPU
+def test_a_fresh_checkout_of_a_stopped_workflow_resumes_its_runs_with_forcerun(
+    tmp_path: Path, monkeypatch, uninterrupted
+) -> None:
+    """What the next session's checkout of a stopped one holds: each run's log up to its checkpoint and the
+    checkpoint, but no .snakemake/ (ignored, so not carried over). Snakemake then takes the half-written
+    runs for finished; the status rule lists them, and `--forcerun` resumes each from its checkpoint."""
+    stopped = tiny_workflow(tmp_path / "stopped")
+    monkeypatch.setenv("MBPO_FAULT", "env_step@250")
+    assert snakemake(stopped, TARGET, configfile="tiny.yaml", dry_run=False).returncode != 0
+    monkeypatch.delenv("MBPO_FAULT")
+    checkpoints = sorted(stopped.glob("results/runs/*/*/*/seed*/checkpoint.pt"))
+    for checkpoint in checkpoints:
+        restore_outputs(checkpoint.parent, load_checkpoint(checkpoint))
+    shutil.rmtree(stopped / ".snakemake")
+    planned = snakemake(stopped, TARGET, configfile="tiny.yaml")  # the trap: those runs look finished
+    assert planned.returncode == 0 and checkpoints, planned.stdout + planned.stderr
+    assert not [c for c in checkpoints if f"--out {c.parent.relative_to(stopped)} " in planned.stdout]
+
+    status = snakemake(stopped, "status", configfile="tiny.yaml", dry_run=False)
+    assert status.returncode == 0, status.stdout + status.stderr
+    interrupted = (stopped / "results/interrupted_runs.txt").read_text().split()
+    assert interrupted == [str(c.parent.relative_to(stopped) / "metrics.csv") for c in checkpoints]
+    rerun = snakemake(stopped, TARGET, "--forcerun", *interrupted, configfile="tiny.yaml", dry_run=False)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert not list(stopped.glob("results/runs/*/*/*/seed*/checkpoint.pt"))  # every run finished
+    for path in RESULTS:
+        assert without_wall_clock(stopped / path) == without_wall_clock(uninterrupted / path), path
