@@ -9,7 +9,6 @@ state lives in the `Session` and in `ModelSide`, both checkpointed every ``check
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,20 +118,17 @@ class ModelSide:
             ensemble, agent, is_terminal, start, recipe.length, generator, penalty=reward_penalty(cfg)
         )
 
-    def _rerun(self) -> Callable[[RolloutRound], Batch]:
-        """Rerun a recorded round with copies of the modules holding its snapshots (on resume only)."""
+    def _rerun(self, recipe: RolloutRound) -> Batch:
+        """A recorded round again, on copies of the modules holding its snapshots (on resume only): the
+        transitions it added."""
         ensemble, agent, termination = copy.deepcopy((self.ensemble, self.run.agent, self.termination))
-
-        def rerun(recipe: RolloutRound) -> Batch:
-            ensemble.load_state_dict(recipe.ensemble)
-            agent.actor.load_state_dict(recipe.actor)
-            if termination is not None:
-                termination.load_state_dict(recipe.termination)
-            generator = torch.Generator(self.run.generator.device)
-            generator.set_state(recipe.generator)
-            return finite_rows(self._roll(recipe, ensemble, agent, termination, generator).transitions)
-
-        return rerun
+        ensemble.load_state_dict(recipe.ensemble)
+        agent.actor.load_state_dict(recipe.actor)
+        if termination is not None:
+            termination.load_state_dict(recipe.termination)
+        generator = torch.Generator(self.run.generator.device)
+        generator.set_state(recipe.generator)
+        return finite_rows(self._roll(recipe, ensemble, agent, termination, generator).transitions)
 
     def state_dict(self) -> dict[str, Any]:
         # Rerunning a round needs its start states, still in the env buffer unless it can wrap in this run.
@@ -155,7 +151,7 @@ class ModelSide:
         if self.termination is not None and self.termination_optim is not None:
             self.termination.load_state_dict(state["termination"])
             self.termination_optim.load_state_dict(state["termination_optim"])
-        self.rounds = load_model_buffer_state(self.buffer, state["buffer"], self._rerun())
+        self.rounds = load_model_buffer_state(self.buffer, state["buffer"], self._rerun)
         self.log = dict(state["log"])
 
 
