@@ -25,11 +25,11 @@ HEADER = "env_step,eval_return_mean,wall_time_s,eval/warmup\n"
 
 
 def make_run(root: Path, name: str, steps: int, rows: list[tuple], tail: str = "", ckpt: bool = False) -> Path:
-    """rows: (env_step, wall_time_s[, warm-up flag])."""
+    """rows: (env_step, wall_time_s[, warm-up flag]); each evaluation returns env_step / 10."""
     run = root / name
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump({"steps": steps}))
-    lines = "".join(f"{row[0]},1.0,{row[1]},{row[2] if len(row) > 2 else 0}\n" for row in rows)
+    lines = "".join(f"{row[0]},{row[0] / 10},{row[1]},{row[2] if len(row) > 2 else 0}\n" for row in rows)
     (run / "metrics.csv").write_text(HEADER + lines + tail)
     if ckpt:
         (run / CHECKPOINT_NAME).write_bytes(b"")
@@ -44,10 +44,11 @@ def test_states_steps_hours_and_what_is_left(tmp_path: Path) -> None:
     going = make_run(tmp_path, "hopper/mbpo/default/seed0", 5000, rows, tail="4000,1.", ckpt=True)
     fresh = tmp_path / "hopper/mbpo/default/seed1"
     a, b, c = (run_status(d) for d in (done, going, fresh))
-    assert (a.state, a.env_step, a.target_steps, a.hours) == (FINISHED, 2000, 2000, 1.0)
+    assert (a.state, a.env_step, a.target_steps, a.hours, a.last_return) == (FINISHED, 2000, 2000, 1.0, 200.0)
     assert (b.state, b.env_step, b.hours, b.resumable) == (IN_PROGRESS, 3000, pytest.approx(7202 / 3600), True)
     assert b.seconds_per_step == pytest.approx(3.6)  # from the last warm-up row on, not from step 0
-    assert (c.state, c.env_step, c.target_steps, c.hours) == (NOT_STARTED, 0, None, 0.0)
+    assert b.last_return == 300.0  # of the last complete row
+    assert (c.state, c.env_step, c.target_steps, c.hours, c.last_return) == (NOT_STARTED, 0, None, 0.0, None)
     planned = run_status(fresh, planned_steps=4000)
     assert planned.target_steps == 4000  # the workflow's plan, until it starts
     # seed0: 2000 steps left at 3.6 s each = 2 h; seed1 has not started: 4000 steps at its group's pace = 4 h.
@@ -60,8 +61,8 @@ def test_page_has_totals_and_a_row_per_run(tmp_path: Path) -> None:
     page = render_status([run_status(done), run_status(going)], "Status", "now", root=tmp_path)
     assert "1 of 2 runs finished" in page and "Training wall-clock so far: 3.0 h" in page
     assert "3,000 of 5,000 planned env steps taken" in page and "about 2.0 h of training remain" in page
-    assert "| ip/sac/default/seed0 | finished | 2,000 | 2,000 | 2.00 |  |" in page
-    assert "| ip/mbpo/default/seed0 | in progress (checkpoint) | 1,000 | 3,000 | 1.00 | 2.00 |" in page
+    assert "| ip/sac/default/seed0 | finished | 2,000 | 2,000 | 200.0 | 2.00 |  |" in page
+    assert "| ip/mbpo/default/seed0 | in progress (checkpoint) | 1,000 | 3,000 | 100.0 | 1.00 | 2.00 |" in page
 
 
 def test_finished_files_are_the_records_of_finished_runs_only(tmp_path: Path) -> None:

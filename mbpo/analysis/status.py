@@ -1,4 +1,4 @@
-"""Where long runs stand: one row per planned run (env step, hours so far, finished or not) as markdown.
+"""Where long runs stand: one row per planned run (env step, last return, hours so far, finished or not).
 
 Made for workflows that span days (``config/cpu.yaml``): it reads each run's ``metrics.csv`` and
 ``config.yaml`` (a checkpoint only where Snakemake deleted those, memory-mapped), so it is safe to call
@@ -27,6 +27,7 @@ class RunStatus:
     hours: float  # training wall-clock so far, resumed sessions included
     resumable: bool  # a checkpoint is there to resume from
     seconds_per_step: float | None = None  # its recent pace (see `_recent_pace`)
+    last_return: float | None = None  # mean return of its last evaluation: is it learning?
 
     @property
     def group(self) -> tuple[str, ...]:
@@ -81,6 +82,11 @@ def _checkpoint_record(path: Path) -> tuple[list[dict[str, str]], int | None]:
     return rows, int(state["config"]["steps"])
 
 
+def _last_return(rows: list[dict[str, str]]) -> float | None:
+    value = rows[-1].get("eval_return_mean", "") if rows else ""
+    return float(value) if value else None
+
+
 def _point(row: dict[str, str]) -> tuple[int, float]:
     return int(float(row["env_step"])), float(row.get("wall_time_s") or 0.0)
 
@@ -116,7 +122,7 @@ def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
         state = FINISHED
     else:
         state = IN_PROGRESS
-    return RunStatus(run_dir, state, step, target, seconds / 3600.0, resumable, _recent_pace(rows))
+    return RunStatus(run_dir, state, step, target, seconds / 3600.0, resumable, _recent_pace(rows), _last_return(rows))
 
 
 def finished_files(runs: list[RunStatus]) -> list[Path]:
@@ -137,8 +143,8 @@ def interrupted_outputs(runs: list[RunStatus]) -> list[Path]:
     return [r.run_dir / "metrics.csv" for r in runs if r.state == IN_PROGRESS and (r.run_dir / "metrics.csv").is_file()]
 
 
-def _fmt_hours(hours: float | None) -> str:
-    return "" if hours is None else f"{hours:.2f}"
+def _fmt(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
 
 
 def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None = None) -> str:
@@ -165,15 +171,19 @@ def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None
         ),
         "",
         "Hours are each run's own training wall-clock (one CPU thread), summed over every session it ran in.",
-        "A run in progress with a checkpoint resumes from it when the workflow is relaunched.",
+        "A run in progress with a checkpoint resumes from it when the workflow is relaunched. The last return",
+        "is one evaluation's mean, to see a run learn; the table's final return averages the last few.",
         "",
-        "| run | state | env step | budget | hours | hours left (est.) |",
-        "|:---|:---|---:|---:|---:|---:|",
+        "| run | state | env step | budget | last return | hours | hours left (est.) |",
+        "|:---|:---|---:|---:|---:|---:|---:|",
     ]
     for r, h in zip(runs, left, strict=True):
         name = r.run_dir.relative_to(root).as_posix() if root else r.run_dir.as_posix()
         state = r.state + (" (checkpoint)" if r.state == IN_PROGRESS and r.resumable else "")
         budget = "" if r.target_steps is None else f"{r.target_steps:,}"
         h = None if r.state == FINISHED else h
-        lines.append(f"| {name} | {state} | {r.env_step:,} | {budget} | {r.hours:.2f} | {_fmt_hours(h)} |")
+        lines.append(
+            f"| {name} | {state} | {r.env_step:,} | {budget} | {_fmt(r.last_return, '.1f')} | {r.hours:.2f} "
+            f"| {_fmt(h, '.2f')} |"
+        )
     return "\n".join(lines) + "\n"
