@@ -13,6 +13,7 @@ from mbpo.analysis.html import markdown_to_html, write_run_pages
 from mbpo.analysis.reference import (
     ENV_NAMES,
     SOURCES,
+    format_return,
     format_steps,
     interpolate_seeds,
     load_reference,
@@ -249,6 +250,12 @@ def test_unequal_budgets_are_given_per_algorithm_and_explained() -> None:
     text = render_table(summary, stats, curves, envs=ENVS, config_files=["c.yaml"], name="p", final_window=2)
     mbpo, sac = (int(summary.loc[summary["algo"] == a, "steps"].max()) for a in ("mbpo", "sac"))
     assert f"| {format_steps(mbpo)} / {format_steps(sac)} |" in text  # MBPO's budget first
+    # SAC's IQM also at MBPO's budget, where the ratio compares them: its IQM curve's value there.
+    hopper = int(summary.query("env == 'hopper' and algo == 'mbpo'")["steps"].max())
+    at = stats.query("env == 'hopper' and algo == 'sac' and metric == 'iqm_curve' and at == @hopper").iloc[0]
+    low, estimate, high = (format_return(at[c]) for c in ("ci_low", "estimate", "ci_high"))
+    assert f"; @{format_steps(hopper)}: {estimate} [{low}, {high}] |" in text
+    assert text.count("; @") == len(ENVS)  # only on the longer-trained side
     assert "**Budgets**: *Steps* gives MBPO's / SAC's budget" in text
 
 

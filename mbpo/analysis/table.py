@@ -72,6 +72,13 @@ def _stat(stats: pd.DataFrame, env: str, algo: str, variant: str, metric: str) -
     return None if rows.empty else rows.iloc[0]
 
 
+def _curve_at(stats: pd.DataFrame, env: str, algo: str, variant: str, step: int) -> pd.Series | None:
+    """The ``iqm_curve`` row of one group at ``step`` (None where it has no evaluation there)."""
+    rows = _group(stats, env, algo, variant)
+    rows = rows[(rows["metric"] == "iqm_curve") & np.isclose(rows["at"].astype(float), step)]
+    return None if rows.empty else rows.iloc[0]
+
+
 def _finite(row: pd.Series | None, column: str = "estimate") -> bool:
     return row is not None and bool(np.isfinite(row[column]))
 
@@ -181,9 +188,10 @@ def _budget_note(summary: pd.DataFrame, envs: Sequence[str]) -> list[str]:
         return []
     return [
         "**Budgets**: *Steps* gives MBPO's / SAC's budget where they differ. Each IQM column is at that "
-        "algorithm's own budget; the IQM ratio, P(MBPO > SAC) and the mean difference compare both at the "
-        "smaller budget, reading the longer runs off their learning curves (each row's note in the stats "
-        "file says at which env step).",
+        "algorithm's own budget, and for the longer-trained one also at the smaller budget (`@10k: ...`, the "
+        "IQM of its runs' evaluations at that env step); the IQM ratio, P(MBPO > SAC) and the mean difference "
+        "compare both at the smaller budget, reading the longer runs off their learning curves (each row's "
+        "note in the stats file says at which env step).",
         "",
     ]
 
@@ -196,18 +204,24 @@ def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str],
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for env in envs:
-        mbpo = _stat(stats, env, METHOD, "default", "iqm_return")
-        sac = _stat(stats, env, *BASELINE, "iqm_return")
-        steps = [_group_steps(summary, env, a, v) for a, v in ((METHOD, "default"), BASELINE)]
-        steps = list(dict.fromkeys(s for s in steps if s is not None))  # "MBPO / SAC" where budgets differ
+        groups = ((METHOD, "default"), BASELINE)
+        mbpo, sac = (_stat(stats, env, *g, "iqm_return") for g in groups)
+        budgets = [_group_steps(summary, env, *g) for g in groups]
+        steps = list(dict.fromkeys(s for s in budgets if s is not None))  # "MBPO / SAC" where budgets differ
         n = "/".join(str(int(r["n"])) if r is not None else "0" for r in (mbpo, sac))
         improvement = _stat(stats, env, METHOD, "default", "prob_improvement")
         difference = _stat(stats, env, METHOD, "default", "mean_difference")
+        iqms = [format_ci(mbpo), format_ci(sac)]
+        if len(steps) == 2:  # the longer-trained side also at the shorter budget, where the two are compared
+            common = min(steps)
+            for i, (group, budget) in enumerate(zip(groups, budgets, strict=True)):
+                at = _curve_at(stats, env, *group, common) if budget != common else None
+                if at is not None:
+                    iqms[i] += f"; @{format_steps(common)}: {format_ci(at)}"
         cells = [
             _env_label(summary, env),
             " / ".join(format_steps(s) for s in steps),
-            format_ci(mbpo),
-            format_ci(sac),
+            *iqms,
             n,
             format_ci(_stat(stats, env, METHOD, "default", "iqm_ratio"), _fmt_ratio),
             _fmt_efficiency(_stat(stats, env, METHOD, "default", "sample_efficiency")),
