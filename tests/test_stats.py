@@ -443,9 +443,11 @@ def test_compare_expected_rows_and_values():
     assert list(out.columns) == STATS_COLUMNS
     per_group = {"mean_return", "iqm_return", "iqm_curve"}
     comps = {"iqm_ratio", "mean_difference", "prob_improvement", "sample_efficiency"}
+    compared = {"iqm_return_compared", "baseline_iqm_return_compared"}  # where budgets differ: env A
     for env in ("A", "B"):
         assert set(out[(out["env"] == env) & (out["algo"] == "sac")]["metric"]) == per_group
-        assert set(out[(out["env"] == env) & (out["algo"] == "mbpo")]["metric"]) == per_group | comps
+        extra = compared if env == "A" else set()
+        assert set(out[(out["env"] == env) & (out["algo"] == "mbpo")]["metric"]) == per_group | comps | extra
     every = out[out["env"] == "all"]
     assert set(every.loc[every["algo"] == "mbpo", "metric"]) == {"iqm_ratio", "prob_improvement", "performance_profile"}
     assert set(every.loc[every["algo"] == "sac", "metric"]) == {"performance_profile"}  # no SAC-vs-itself row
@@ -474,6 +476,8 @@ def test_compare_expected_rows_and_values():
     ratio = _get(out, "A", "mbpo", "iqm_ratio")
     assert ratio["estimate"] == pytest.approx(401.5 / 101.5)
     assert "compared at 100000 env steps" in ratio["note"]
+    for metric, value in (("iqm_return_compared", 401.5), ("baseline_iqm_return_compared", 101.5)):
+        assert (_get(out, "A", "mbpo", metric)[["at", "estimate"]] == [100_000, value]).all()
     pi_a = _get(out, "A", "mbpo", "prob_improvement")
     assert pi_a["estimate"] == 1.0
     assert pi_a["p_value"] == pytest.approx(2 / 70)  # Mann-Whitney, exact: complete separation 4 vs 4
@@ -509,6 +513,28 @@ def test_compare_expected_rows_and_values():
     profile = out[(out["env"] == "all") & (out["algo"] == "sac") & (out["metric"] == "performance_profile")]
     assert profile["at"].iloc[0] == 0.0 and profile["estimate"].iloc[0] == 1.0  # every normalised score > 0
     assert (np.diff(profile["estimate"]) <= 0).all() and profile["n"].iloc[0] == 8
+
+
+def test_unequal_budgets_compare_every_run_over_the_same_final_window():
+    """MBPO stops at 100k (final window 80k-100k); SAC runs to 300k, evaluated every 10k with return
+    step / 1000 + seed, so over 80k-100k it averages 90 + seed. A SAC run whose curve stops at 95k has no
+    value at 100k: it is dropped, and the note says so."""
+    steps = np.arange(10_000, 300_001, 10_000)
+    summary, curves = [], []
+    for seed in range(3):
+        mbpo = [(s, 500.0 + seed) for s in steps[steps <= 100_000]]
+        sac = [(s, s / 1000 + seed) for s in (steps if seed < 2 else steps[steps <= 95_000])]
+        for algo, points, budget, start in (("mbpo", mbpo, 100_000, 80_000), ("sac", sac, 300_000, 280_000)):
+            summary.append(("E", algo, "default", seed, points[-1][1], budget, start))
+            curves += [("E", algo, "default", seed, s, r) for s, r in points]
+    columns = ["env", "algo", "variant", "seed", "final_return", "steps", "window_start_step"]
+    summary = pd.DataFrame(summary, columns=columns)
+    curves = pd.DataFrame(curves, columns=["env", "algo", "variant", "seed", "env_step", "return"])
+    out = compare(summary, curves, np.random.default_rng(0), n_resamples=200)
+    difference = _get(out, "E", "mbpo", "mean_difference")
+    assert difference["estimate"] == pytest.approx(501.0 - 90.5)  # MBPO's finals vs SAC's 90 and 91
+    assert "evaluations at 80000-100000" in difference["note"] and "1 run(s) without curve data" in difference["note"]
+    assert _get(out, "E", "mbpo", "baseline_iqm_return_compared")[["estimate", "n"]].tolist() == [90.5, 2]
 
 
 def test_compare_never_compares_the_baseline_with_itself():

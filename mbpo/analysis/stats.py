@@ -87,43 +87,53 @@ def learned_curves(curves: pd.DataFrame) -> pd.DataFrame:
     return curves[curves["warmup"].fillna(0).astype(int) != 1]
 
 
-def _value_at(curve: tuple[np.ndarray, np.ndarray] | None, step: float) -> float:
-    """A run's return at ``step``, linearly interpolated; NaN if its curve does not cover ``step``."""
+def _window_mean(curve: tuple[np.ndarray, np.ndarray] | None, start: float, end: float) -> float:
+    """A run's mean return over its evaluations from ``start`` to ``end`` (its value at ``end``, linearly
+    interpolated, if it has none there); NaN if its curve does not reach ``end``."""
     if curve is None:
         return np.nan
     s, v = curve
-    if s.size == 0 or step < s[0] or step > s[-1]:
+    if s.size == 0 or end < s[0] or end > s[-1]:
         return np.nan
-    return float(np.interp(step, s, v))
+    inside = (s >= start) & (s <= end)
+    return float(v[inside].mean()) if inside.any() else float(np.interp(end, s, v))
 
 
 def _aligned_finals(
     g: pd.DataFrame, b: pd.DataFrame, run_curves: dict[tuple, tuple[np.ndarray, np.ndarray]]
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Final returns of group ``g`` and baseline ``b`` (runs in seed order) at an equal env-step budget.
+) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """Final returns of group ``g`` and baseline ``b`` (runs in seed order) at an equal env-step budget, and
+    that budget.
 
-    Equal budgets everywhere: the summary's ``final_return`` (however the summary defines it).
-    Otherwise all runs of both groups are read off their curves at the smallest budget among them,
-    so both sides are measured the same way; runs whose curve does not cover that step are dropped.
+    Equal budgets everywhere: the summary's ``final_return`` (however the summary defines it). Otherwise both
+    are compared at the smallest budget among them, each run by its mean return over the same window of env
+    steps: the final-return window of the runs that stop there (which keep their ``final_return``), read off
+    the longer runs' curves. A window rather than one evaluation, so the comparison is no noisier than the
+    final returns beside it. Runs whose curve does not reach that budget are dropped, and the note says so.
     """
     steps = np.concatenate([g["steps"].to_numpy(dtype=float), b["steps"].to_numpy(dtype=float)])
     if np.unique(steps).size == 1:
-        return g["final_return"].to_numpy(dtype=float), b["final_return"].to_numpy(dtype=float), ""
+        return g["final_return"].to_numpy(dtype=float), b["final_return"].to_numpy(dtype=float), steps[0], ""
     step = float(steps.min())
+    shorter = pd.concat([g, b])
+    shorter = shorter[shorter["steps"] == step]
+    start = float(shorter["window_start_step"].min()) if "window_start_step" in shorter else step
 
     def read(frame: pd.DataFrame) -> np.ndarray:
         keys = zip(frame["env"], frame["algo"], frame["variant"], frame["seed"], strict=True)
-        return np.array([_value_at(run_curves.get(k), step) for k in keys], dtype=float)
+        window = [_window_mean(run_curves.get(k), start, step) for k in keys]
+        return np.where(frame["steps"] == step, frame["final_return"], window).astype(float)
 
     xg, xb = read(g), read(b)
     dropped = int(np.isnan(xg).sum() + np.isnan(xb).sum())
     note = (
-        f"budgets differ ({g['steps'].max():.0f} vs {b['steps'].max():.0f} steps): "
-        f"compared at {step:.0f} env steps, returns interpolated from curves"
+        f"budgets differ ({g['steps'].max():.0f} vs {b['steps'].max():.0f} steps): compared at {step:.0f} env "
+        f"steps, each run by its mean return over the evaluations at {start:.0f}-{step:.0f}, the final-return "
+        "window of the runs that stop there"
     )
     if dropped:
         note += f"; {dropped} run(s) without curve data at that step dropped"
-    return xg[~np.isnan(xg)], xb[~np.isnan(xb)], note
+    return xg[~np.isnan(xg)], xb[~np.isnan(xb)], step, note
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,6 +236,29 @@ def _comparison_rows(
             note=note,
         )
     )
+    return rows
+
+
+def _compared_iqm_rows(
+    xg: np.ndarray,
+    xb: np.ndarray,
+    step: float,
+    align_note: str,
+    rng: np.random.Generator,
+    n_resamples: int,
+    confidence: float,
+) -> list[dict]:
+    """``iqm_return_compared`` and ``baseline_iqm_return_compared`` (``at`` = the shared budget): where budgets
+    differ, the group's and the baseline's IQM over the returns that the comparison rows compare."""
+    rows = []
+    for metric, x in (("iqm_return_compared", xg), ("baseline_iqm_return_compared", xb)):
+        note = _join(align_note, iqm_note(x.size))
+        if x.size >= 2:
+            point, lo, hi = stratified_bootstrap_ci(x, aggregate_iqm, rng, n_resamples, confidence)
+            rows.append(dict(metric=metric, at=step, estimate=point, ci_low=lo, ci_high=hi, n=x.size, note=note))
+        else:
+            estimate = x.mean() if x.size else np.nan
+            rows.append(dict(metric=metric, at=step, estimate=estimate, n=x.size, note=_join(note, "no CI")))
     return rows
 
 
@@ -443,6 +476,9 @@ def compare(
               whose it is, and both step counts, and starts with "not established" when
               the CI includes 1, the two IQM curves' CI bands overlap at every step, or a group
               has fewer than 2 seeds.
+            - where budgets differ: ``iqm_return_compared`` and ``baseline_iqm_return_compared``, the
+              two IQMs at the budget they share (``at``), over the returns the rows above compare
+              (see `_aligned_finals`), with stratified bootstrap CIs.
           ``n`` = min(seeds of group, seeds of baseline). ``p_value_holm``: Holm across envs,
           separately per test and per comparison.
         * ``env = "all"``, per compared group: ``iqm_ratio`` = mean over envs of the per-env IQM
@@ -494,9 +530,9 @@ def compare(
         for (algo, variant), g in groups.items():
             if (algo, variant) == base_key:
                 xg = xb = base["final_return"].to_numpy(dtype=float)
-                align_note = ""
+                common, align_note = np.nan, ""
             else:
-                xg, xb, align_note = _aligned_finals(g, base, run_curves)
+                xg, xb, common, align_note = _aligned_finals(g, base, run_curves)
             base_iqm = iqm(xb) if xb.size else np.nan
             if xg.size and xb.size:
                 pairs.setdefault((algo, variant), {})[env] = (xg, xb)
@@ -512,6 +548,14 @@ def compare(
                 continue
             comp = f"{algo}/{variant} vs {baseline}/default"
             add(env, algo, variant, comp, _comparison_rows(xg, xb, align_note, rng, n_resamples, confidence))
+            if align_note:  # budgets differ: the two IQMs the ratio divides, at the budget they share
+                add(
+                    env,
+                    algo,
+                    variant,
+                    comp,
+                    _compared_iqm_rows(xg, xb, common, align_note, rng, n_resamples, confidence),
+                )
             eff = _efficiency_row(
                 label(algo, variant), base_label, group_curves[(algo, variant)], group_curves[base_key], g, base,
                 bands[(algo, variant)], bands[base_key], rng, n_resamples, confidence,

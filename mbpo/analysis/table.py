@@ -72,13 +72,6 @@ def _stat(stats: pd.DataFrame, env: str, algo: str, variant: str, metric: str) -
     return None if rows.empty else rows.iloc[0]
 
 
-def _curve_at(stats: pd.DataFrame, env: str, algo: str, variant: str, step: int) -> pd.Series | None:
-    """The ``iqm_curve`` row of one group at ``step`` (None where it has no evaluation there)."""
-    rows = _group(stats, env, algo, variant)
-    rows = rows[(rows["metric"] == "iqm_curve") & np.isclose(rows["at"].astype(float), step)]
-    return None if rows.empty else rows.iloc[0]
-
-
 def _finite(row: pd.Series | None, column: str = "estimate") -> bool:
     return row is not None and bool(np.isfinite(row[column]))
 
@@ -188,10 +181,10 @@ def _budget_note(summary: pd.DataFrame, envs: Sequence[str]) -> list[str]:
         return []
     return [
         "**Budgets**: *Steps* gives MBPO's / SAC's budget where they differ. Each IQM column is at that "
-        "algorithm's own budget, and for the longer-trained one also at the smaller budget (`@10k: ...`, the "
-        "IQM of its runs' evaluations at that env step); the IQM ratio, P(MBPO > SAC) and the mean difference "
-        "compare both at the smaller budget, reading the longer runs off their learning curves (each row's "
-        "note in the stats file says at which env step).",
+        "algorithm's own budget, and for the longer-trained one also at the smaller budget (`@10k: ...`). "
+        "The IQM ratio, P(MBPO > SAC) and the mean difference compare both at the smaller budget, each run "
+        "by its mean return over the same final window of env steps, read off the longer runs' learning "
+        "curves (each row's note in the stats file says which steps).",
         "",
     ]
 
@@ -214,10 +207,9 @@ def _main_table(summary: pd.DataFrame, stats: pd.DataFrame, envs: Sequence[str],
         iqms = [format_ci(mbpo), format_ci(sac)]
         if len(steps) == 2:  # the longer-trained side also at the shorter budget, where the two are compared
             common = min(steps)
-            for i, (group, budget) in enumerate(zip(groups, budgets, strict=True)):
-                at = _curve_at(stats, env, *group, common) if budget != common else None
-                if at is not None:
-                    iqms[i] += f"; @{format_steps(common)}: {format_ci(at)}"
+            for i, metric in enumerate(("iqm_return_compared", "baseline_iqm_return_compared")):
+                if budgets[i] != common:
+                    iqms[i] += f"; @{format_steps(common)}: {format_ci(_stat(stats, env, METHOD, 'default', metric))}"
         cells = [
             _env_label(summary, env),
             " / ".join(format_steps(s) for s in steps),
