@@ -241,7 +241,8 @@ def overview_figure(
 ) -> Figure:  # fmt: skip
     ncols = min(2, len(envs))
     nrows = -(-len(envs) // ncols)
-    fig = Figure(figsize=(6.0 * ncols, 4.4 * nrows))
+    # At least 10 in wide: the shared legend (3 columns) and the title clip in one 6 in panel.
+    fig = Figure(figsize=(max(6.0 * ncols, 10.0), 4.4 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     colors = _group_colors(_rows(stats, "iqm_curve"))
     for ax, env in zip(axes.flat, envs, strict=False):
