@@ -261,7 +261,7 @@ def final_scores_figure(stats: pd.DataFrame, summary: pd.DataFrame, envs: Sequen
     groups = _groups(iqm)
     labels = [group_label(*g) for g in groups]
     colors = _group_colors(iqm)
-    fig = Figure(figsize=(3.4 * len(envs), 0.7 * len(groups) + 1.8))
+    fig = Figure(figsize=(max(3.4 * len(envs), 8.0), 0.7 * len(groups) + 1.8))  # the title's width at least
     axes = fig.subplots(1, len(envs), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
         for y, (algo, variant) in enumerate(groups):
@@ -277,8 +277,10 @@ def final_scores_figure(stats: pd.DataFrame, summary: pd.DataFrame, envs: Sequen
             ax.plot(r["estimate"], y, marker="|", markersize=16, markeredgewidth=2.5, color=colors[label])
         ax.set_yticks(range(len(groups)), labels if ax is axes[0][0] else [""] * len(groups))
         ax.set_ylim(len(groups) - 0.4, -0.6)
-        steps = summary.loc[summary["env"] == env, "steps"].max()
-        ax.set_title(f"{our_env_id(env)} @{format_steps(steps)}")
+        budgets = [summary.loc[(summary["env"] == env) & (summary["algo"] == a) & (summary["variant"] == v), "steps"]
+                   for a, v in groups]  # fmt: skip
+        steps = dict.fromkeys(int(b.max()) for b in budgets if len(b))  # "10k / 30k" where budgets differ
+        ax.set_title(f"{our_env_id(env)} @{' / '.join(format_steps(s) for s in steps)}")
         ax.set_xlabel("final return")
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Final return: IQM (bar) with {confidence:.0%} bootstrap CI (band); dots are seeds", fontsize=12)
@@ -373,7 +375,8 @@ def compute_figure(runs: pd.DataFrame, envs: Sequence[str]) -> Figure:
             seconds = {p: float(np.nanmean(g[f"time_{p}_s"].to_numpy(dtype=float))) for p in [*phases, OTHER]}
             bars.append((f"{our_env_id(env)}  {group_label(algo, variant)}", seconds))
     divisor, unit = time_unit(float(np.nanmax(runs["wall_time_s"].to_numpy(dtype=float), initial=0.0)))
-    fig = Figure(figsize=(9, 0.45 * len(bars) + 2.6))
+    height = 0.45 * len(bars) + 2.6
+    fig = Figure(figsize=(9, height))
     ax = fig.subplots()
     for y, (_, seconds) in enumerate(bars):
         left = 0.0
@@ -392,7 +395,7 @@ def compute_figure(runs: pd.DataFrame, envs: Sequence[str]) -> Figure:
     ax.set_title(f"Where a run's time goes (the time/* columns of metrics.csv)\n{where}", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     rows = _legend_below(fig, [ax], ncol=3)
-    fig.tight_layout(rect=(0, 0.035 * rows + 0.02, 1, 1))
+    fig.tight_layout(rect=(0, (0.2 * rows + 0.1) / height, 1, 1))  # the legend's rows, in inches
     return fig
 
 
