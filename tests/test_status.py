@@ -55,6 +55,17 @@ def test_states_steps_hours_and_what_is_left(tmp_path: Path) -> None:
     assert hours_left([a, b, planned, c]) == [0.0, pytest.approx(2.0), pytest.approx(4.0), None]
 
 
+def test_hours_left_follow_a_pace_that_grows_as_it_has_so_far(tmp_path: Path) -> None:
+    """Seconds per env step 1 + 0.001 x (MBPO's model fits grow with its buffer): wall-clock x + 0.0005 x^2.
+    From 6000 to 10000 steps that is 4000 + 32000 s = 10 h; a run of the same group not started yet needs
+    10000 + 50000 s, 16.67 h. The recent pace alone (4.5 s/step over 1k-6k) would say 5 h and 12.5 h."""
+    rows = [(1000, 1500.0, 1)] + [(x, x + 0.0005 * x**2) for x in range(2000, 7000, 1000)]
+    going = run_status(make_run(tmp_path, "hopper/mbpo/default/seed0", 10_000, rows, ckpt=True))
+    fresh = run_status(tmp_path / "hopper/mbpo/default/seed1", planned_steps=10_000)
+    assert going.pace_growth == pytest.approx(0.001) and going.seconds_per_step == pytest.approx(7.0)
+    assert hours_left([going, fresh]) == [pytest.approx(10.0), pytest.approx(60_000 / 3600)]
+
+
 def test_page_has_totals_and_a_row_per_run(tmp_path: Path) -> None:
     done = make_run(tmp_path, "ip/sac/default/seed0", 2000, [(1000, 3600.0), (2000, 7200.0)])
     going = make_run(tmp_path, "ip/mbpo/default/seed0", 3000, [(500, 1800.0), (1000, 3600.0)], ckpt=True)

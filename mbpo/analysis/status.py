@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
+
+import numpy as np
 
 from mbpo.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from mbpo.config import load_yaml
@@ -26,7 +29,8 @@ class RunStatus:
     target_steps: int | None  # the run's budget (None before its config.yaml exists)
     hours: float  # training wall-clock so far, resumed sessions included
     resumable: bool  # a checkpoint is there to resume from
-    seconds_per_step: float | None = None  # its recent pace (see `_recent_pace`)
+    seconds_per_step: float | None = None  # its pace at its last evaluation (see `_recent_pace`)
+    pace_growth: float = 0.0  # how much slower each env step makes the next (see `_pace_growth`)
     last_return: float | None = None  # mean return of its last evaluation: is it learning?
 
     @property
@@ -35,24 +39,34 @@ class RunStatus:
         return self.run_dir.parts[-4:-1]
 
 
+def _hours(pace: float, growth: float, start: float, end: float) -> float:
+    """Hours from env step ``start`` to ``end`` at ``pace`` seconds per step at ``start``, growing by
+    ``growth`` per step."""
+    return (pace * (end - start) + growth * (end - start) ** 2 / 2) / 3600.0
+
+
 def hours_left(runs: list[RunStatus]) -> list[float | None]:
-    """Training hours each run still needs: a run in progress at its own recent pace, one not started at the
-    mean recent pace of its (env, algo, variant) group; None where there is no pace to go by."""
-    paces: dict[tuple[str, ...], list[float]] = {}
+    """Training hours each run still needs: a run in progress from its own recent pace on, growing as it has
+    so far; one not started at the mean pace of its (env, algo, variant) group at every step (each of those
+    runs' pace line, never below 0); None where there is no pace to go by."""
+    lines: dict[tuple[str, ...], list[tuple[float, float, int]]] = {}
     for r in runs:
         if r.seconds_per_step is not None:
-            paces.setdefault(r.group, []).append(r.seconds_per_step)
+            lines.setdefault(r.group, []).append((r.seconds_per_step, r.pace_growth, r.env_step))
     left: list[float | None] = []
     for r in runs:
-        pace = r.seconds_per_step
-        if pace is None and r.state == NOT_STARTED and r.group in paces:
-            pace = sum(paces[r.group]) / len(paces[r.group])
         if r.state == FINISHED:
             left.append(0.0)
-        elif not r.target_steps or pace is None:
+        elif not r.target_steps:
             left.append(None)
+        elif r.seconds_per_step is not None:
+            left.append(_hours(r.seconds_per_step, r.pace_growth, r.env_step, r.target_steps))
+        elif r.state == NOT_STARTED and r.group in lines:
+            steps = (np.arange(200) + 0.5) * r.target_steps / 200  # midpoints: exact for a line
+            paces = [np.maximum(pace + growth * (steps - at), 0.0) for pace, growth, at in lines[r.group]]
+            left.append(float(np.mean(paces)) * r.target_steps / 3600.0)
         else:
-            left.append(pace * (r.target_steps - r.env_step) / 3600.0)
+            left.append(None)
     return left
 
 
@@ -91,15 +105,34 @@ def _point(row: dict[str, str]) -> tuple[int, float]:
     return int(float(row["env_step"])), float(row.get("wall_time_s") or 0.0)
 
 
-def _recent_pace(rows: list[dict[str, str]]) -> float | None:
-    """Seconds per env step over the last ``RECENT_ROWS`` evaluations after the warm-up (which is far
-    faster than learning, so it would make a run look quicker than it is); None before two such points."""
+def _recent_pace(rows: list[dict[str, str]], growth: float = 0.0) -> float | None:
+    """Seconds per env step at the last evaluation: the mean over the last ``RECENT_ROWS`` evaluations after
+    the warm-up (which is far faster than learning, so it would make a run look quicker than it is), moved
+    from their middle to the last step along ``growth``; None before two such points."""
     learned = [i for i, r in enumerate(rows) if r.get("eval/warmup", "0") != "1"]
     if not learned:
         return None
     first = max(learned[0] - 1, len(rows) - 1 - RECENT_ROWS, 0)  # from the last warm-up row at the earliest
     (s0, t0), (s1, t1) = _point(rows[first]), _point(rows[-1])
-    return (t1 - t0) / (s1 - s0) if s1 > s0 and t1 > t0 else None
+    return (t1 - t0) / (s1 - s0) + growth * (s1 - s0) / 2 if s1 > s0 and t1 > t0 else None
+
+
+def _pace_growth(rows: list[dict[str, str]]) -> float:
+    """The slope of seconds per env step against the env step, fitted over every interval between
+    evaluations after the warm-up (0 before three such intervals, and never below 0). MBPO's model fits
+    grow with its buffer, so the pace of a run in its first third says little about its last."""
+    learned = [i for i, r in enumerate(rows) if r.get("eval/warmup", "0") != "1"]
+    if not learned:
+        return 0.0
+    points = [_point(r) for r in rows[max(learned[0] - 1, 0) :]]
+    middles, paces = [], []
+    for (s0, t0), (s1, t1) in pairwise(points):
+        if s1 > s0 and t1 > t0:
+            middles.append((s0 + s1) / 2)
+            paces.append((t1 - t0) / (s1 - s0))
+    if len(paces) < 3:
+        return 0.0
+    return max(float(np.polyfit(middles, paces, 1)[0]), 0.0)
 
 
 def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
@@ -122,7 +155,11 @@ def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
         state = FINISHED
     else:
         state = IN_PROGRESS
-    return RunStatus(run_dir, state, step, target, seconds / 3600.0, resumable, _recent_pace(rows), _last_return(rows))
+    growth = _pace_growth(rows)
+    return RunStatus(
+        run_dir, state, step, target, seconds / 3600.0, resumable, _recent_pace(rows, growth), growth,
+        _last_return(rows),
+    )  # fmt: skip
 
 
 def finished_files(runs: list[RunStatus]) -> list[Path]:
@@ -165,7 +202,7 @@ def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None
         + (
             f". At the pace of each run (or of its group) so far, about {sum(known):.1f} h of training remain"
             + (f", plus {unknown} run(s) of groups that have not started" if unknown else "")
-            + " (a lower bound for MBPO, whose model fits grow with its buffer)."
+            + " (each run's pace growing as it has so far: MBPO's model fits grow with its buffer)."
             if known
             else "."
         ),
