@@ -66,12 +66,27 @@ def test_hours_left_follow_a_pace_that_grows_as_it_has_so_far(tmp_path: Path) ->
     assert hours_left([going, fresh]) == [pytest.approx(10.0), pytest.approx(60_000 / 3600)]
 
 
+def test_hours_left_are_what_finished_runs_of_the_group_took_for_the_rest_of_the_way(tmp_path: Path) -> None:
+    """Two finished runs took 3 h and 5 h from 2000 steps to their 4000-step budget, as MBPO slows down late
+    in a run: a run at 2000 steps needs their mean, 4 h, though its own pace (1 s a step) says 0.56 h. A run
+    not started needs what they took in all, 5 h; one with another budget goes by its own pace."""
+    a = make_run(tmp_path, "hopper/mbpo/default/seed0", 4000, [(1000, 1000.0), (2000, 2000.0), (4000, 12_800.0)])
+    b = make_run(tmp_path, "hopper/mbpo/default/seed1", 4000, [(1000, 1000.0), (2000, 5200.0), (4000, 23_200.0)])
+    rows = [(1000, 1000.0), (2000, 2000.0)]
+    going = make_run(tmp_path, "hopper/mbpo/default/seed2", 4000, rows, ckpt=True)
+    longer = make_run(tmp_path, "hopper/mbpo/default/seed3", 5000, rows, ckpt=True)
+    fresh = tmp_path / "hopper/mbpo/default/seed4"
+    runs = [run_status(a), run_status(b), run_status(going), run_status(longer), run_status(fresh, 4000)]
+    assert runs[0].seconds_at(3000) == pytest.approx(7400.0) and runs[0].seconds_at(500) == pytest.approx(500.0)
+    assert hours_left(runs) == [0.0, 0.0, pytest.approx(4.0), pytest.approx(3000 / 3600), pytest.approx(5.0)]
+
+
 def test_page_has_totals_and_a_row_per_run(tmp_path: Path) -> None:
     done = make_run(tmp_path, "ip/sac/default/seed0", 2000, [(1000, 3600.0), (2000, 7200.0)])
     going = make_run(tmp_path, "ip/mbpo/default/seed0", 3000, [(500, 1800.0), (1000, 3600.0)], ckpt=True)
     page = render_status([run_status(done), run_status(going)], "Status", "now", root=tmp_path)
     assert "1 of 2 runs finished" in page and "Training wall-clock so far: 3.0 h" in page
-    assert "3,000 of 5,000 planned env steps taken" in page and "about 2.0 h of training remain" in page
+    assert "3,000 of 5,000 planned env steps taken" in page and "About 2.0 h of training remain" in page
     assert "| ip/sac/default/seed0 | finished | 2,000 | 2,000 | 200.0 | 2.00 |  |" in page
     assert "| ip/mbpo/default/seed0 | in progress (checkpoint) | 1,000 | 3,000 | 100.0 | 1.00 | 2.00 |" in page
 

@@ -32,6 +32,12 @@ class RunStatus:
     seconds_per_step: float | None = None  # its pace at its last evaluation (see `_recent_pace`)
     pace_growth: float = 0.0  # how much slower each env step makes the next (see `_pace_growth`)
     last_return: float | None = None  # mean return of its last evaluation: is it learning?
+    clock: tuple[tuple[int, float], ...] = ()  # (env step, training seconds) at each evaluation
+
+    def seconds_at(self, env_step: float) -> float:
+        """Training seconds it took this run to reach ``env_step`` (linear between evaluations)."""
+        steps, seconds = zip(*((0, 0.0), *self.clock), strict=True)
+        return float(np.interp(env_step, steps, seconds))
 
     @property
     def group(self) -> tuple[str, ...]:
@@ -46,19 +52,28 @@ def _hours(pace: float, growth: float, start: float, end: float) -> float:
 
 
 def hours_left(runs: list[RunStatus]) -> list[float | None]:
-    """Training hours each run still needs: a run in progress from its own recent pace on, growing as it has
-    so far; one not started at the mean pace of its (env, algo, variant) group at every step (each of those
-    runs' pace line, never below 0); None where there is no pace to go by."""
+    """Training hours each run still needs. Where runs of its (env, algo, variant) group have finished at the
+    same budget, the mean of what the rest of the way took them: measured, so it knows how MBPO's model fits
+    grew late in a run, which no run's early pace does. Otherwise a run in progress goes on at its own
+    recent pace, growing as it has so far, and one not started at the mean pace of its group at every step
+    (each of those runs' pace line, never below 0). None where there is no pace to go by."""
     lines: dict[tuple[str, ...], list[tuple[float, float, int]]] = {}
+    done: dict[tuple[str, ...], list[RunStatus]] = {}
     for r in runs:
         if r.seconds_per_step is not None:
             lines.setdefault(r.group, []).append((r.seconds_per_step, r.pace_growth, r.env_step))
+        if r.state == FINISHED and r.clock:
+            done.setdefault(r.group, []).append(r)
     left: list[float | None] = []
     for r in runs:
+        siblings = [d for d in done.get(r.group, []) if d.env_step == r.target_steps]
         if r.state == FINISHED:
             left.append(0.0)
         elif not r.target_steps:
             left.append(None)
+        elif siblings:
+            rest = [d.seconds_at(d.env_step) - d.seconds_at(r.env_step) for d in siblings]
+            left.append(float(np.mean(rest)) / 3600.0)
         elif r.seconds_per_step is not None:
             left.append(_hours(r.seconds_per_step, r.pace_growth, r.env_step, r.target_steps))
         elif r.state == NOT_STARTED and r.group in lines:
@@ -158,7 +173,7 @@ def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
     growth = _pace_growth(rows)
     return RunStatus(
         run_dir, state, step, target, seconds / 3600.0, resumable, _recent_pace(rows, growth), growth,
-        _last_return(rows),
+        _last_return(rows), tuple(_point(row) for row in rows),
     )  # fmt: skip
 
 
@@ -200,9 +215,10 @@ def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None
         f"{sum(r.state == IN_PROGRESS for r in runs)} in progress, {sum(r.state == NOT_STARTED for r in runs)} "
         f"not started.{steps} Training wall-clock so far: {hours:.1f} h"
         + (
-            f". At the pace of each run (or of its group) so far, about {sum(known):.1f} h of training remain"
+            f". About {sum(known):.1f} h of training remain"
             + (f", plus {unknown} run(s) of groups that have not started" if unknown else "")
-            + " (each run's pace growing as it has so far: MBPO's model fits grow with its buffer)."
+            + ": what the rest of the way took finished runs of the same group, else each run's own pace so"
+            " far, growing as it has (MBPO's model fits grow with its buffer)."
             if known
             else "."
         ),
