@@ -5,7 +5,7 @@ which machine (CPU model, cores, torch threads, GPU), which command, and when. T
 
     command:  the argv, as a list
     started:  ISO-8601 UTC; finished: the same, null until the run ends
-    git:      {commit, dirty}: both null when the package is not run from a git checkout
+    git:      {commit, dirty, changed}: all null when the package is not run from a git checkout
     packages: {python, torch, gymnasium, mujoco, numpy, mbpo-bench}
     machine:  {hostname, platform, cpu, cores, threads, gpu (null without CUDA)}
 
@@ -50,23 +50,24 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_state(path: Path = PACKAGE_ROOT) -> dict[str, Any]:
-    """``{commit, dirty}`` of the git checkout holding ``path``; both None if it is not one.
+    """``{commit, dirty, changed}`` of the git checkout holding ``path``; all None if it is not one.
 
     ``dirty`` counts changes to tracked files only: run outputs and other untracked files inside the
-    checkout do not change what code ran.
+    checkout do not change what code ran. ``changed`` names those files, so that a reader can tell a
+    status page rewritten beside the runs (``reports/cpu/STATUS.md``) from an edit to the code.
     """
 
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", "-C", str(path), *args], capture_output=True, text=True, check=True, timeout=30
-        ).stdout.strip()
+        ).stdout
 
     try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        commit = git("rev-parse", "HEAD").strip()
+        changed = sorted(line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines())
     except (OSError, subprocess.SubprocessError):  # no git, or not a checkout (e.g. installed from a wheel)
-        return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": dirty}
+        return {"commit": None, "dirty": None, "changed": None}
+    return {"commit": commit, "dirty": bool(changed), "changed": changed}
 
 
 def cpu_model() -> str:

@@ -47,7 +47,7 @@ def test_a_run_writes_its_provenance_beside_its_config(tmp_path: Path) -> None:
     assert set(m) == {"hostname", "platform", "cpu", "cores", "threads", "gpu"}
     assert m["cpu"] and m["cores"] >= 1 and m["threads"] == torch.get_num_threads()
     assert m["gpu"] == (torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
-    assert set(record["git"]) == {"commit", "dirty"}
+    assert set(record["git"]) == {"commit", "dirty", "changed"}
 
 
 def test_git_commit_and_dirty_flag_of_a_checkout(tmp_path: Path) -> None:
@@ -59,15 +59,15 @@ def test_git_commit_and_dirty_flag_of_a_checkout(tmp_path: Path) -> None:
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
-    assert git_state(repo) == {"commit": head, "dirty": False}
+    assert git_state(repo) == {"commit": head, "dirty": False, "changed": []}
     (repo / "results.csv").write_text("untracked outputs do not make the code dirty\n")
-    assert git_state(repo) == {"commit": head, "dirty": False}
+    assert git_state(repo) == {"commit": head, "dirty": False, "changed": []}
     (repo / "code.py").write_text("x = 2\n")
-    assert git_state(repo) == {"commit": head, "dirty": True}
+    assert git_state(repo) == {"commit": head, "dirty": True, "changed": ["code.py"]}
 
 
 def test_not_a_checkout_gives_no_commit(tmp_path: Path) -> None:
-    assert git_state(tmp_path) == {"commit": None, "dirty": None}
+    assert git_state(tmp_path) == {"commit": None, "dirty": None, "changed": None}
 
 
 def test_finished_is_null_until_the_run_ends_and_a_missing_file_is_unknown(tmp_path: Path) -> None:

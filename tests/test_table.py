@@ -300,7 +300,8 @@ def test_run_pages_show_provenance_or_say_it_is_unknown(tmp_path: Path) -> None:
         dirs.append(run_dir)
     (dirs[0] / "provenance.yaml").write_text(
         "command: [mbpo, train, --env, hopper]\nstarted: '2026-11-26T10:00:00+00:00'\nfinished: null\n"
-        "git: {commit: abc123, dirty: true}\npackages: {torch: 2.13.0}\nmachine: {cpu: EPYC, gpu: null}\n"
+        "git: {commit: abc123, dirty: true, changed: [reports/cpu/STATUS.md]}\n"
+        "packages: {torch: 2.13.0}\nmachine: {cpu: EPYC, gpu: null}\n"
     )
     paths = write_run_pages(runs, dirs, tmp_path / "pages")
     assert [p.relative_to(tmp_path / "pages").as_posix() for p in paths] == [
@@ -308,7 +309,16 @@ def test_run_pages_show_provenance_or_say_it_is_unknown(tmp_path: Path) -> None:
         "hopper/mbpo/default/seed1.html",
     ]
     known, unknown = (p.read_text() for p in paths)
-    for fact in ("mbpo train --env hopper", "abc123", "EPYC", "2.13.0", "3.000 h", "SAC updates", "env: hopper"):
+    for fact in (
+        "mbpo train --env hopper",
+        "abc123",
+        "reports/cpu/STATUS.md",
+        "EPYC",
+        "2.13.0",
+        "3.000 h",
+        "SAC updates",
+        "env: hopper",
+    ):
         assert fact in known
     assert "not recorded (still running, or stopped)" in known
     assert "Provenance unknown" in unknown and "env: hopper" in unknown

@@ -103,6 +103,15 @@ def markdown_page(text: str, title: str) -> str:
     return page(title, markdown_to_html(text))
 
 
+def _uncommitted(git: dict) -> object:
+    """The tracked files changed at launch where the record names them (newer runs), else the flag."""
+    if git.get("dirty") is None:
+        return "unknown"
+    if "changed" not in git:
+        return git["dirty"]
+    return ", ".join(git["changed"]) or "none"
+
+
 def _definition_table(pairs: Iterable[tuple[str, object]]) -> str:
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>\n" for k, v in pairs)
     return f"<table>\n{rows}</table>\n"
@@ -143,7 +152,7 @@ def run_page(row: pd.Series, run_dir: Path) -> str:
                     ("finished", prov.get("finished") or "not recorded (still running, or stopped)"),
                     ("resumed", len(prov.get("resumed") or [])),
                     ("commit", git.get("commit") or "unknown"),
-                    ("uncommitted changes", "unknown" if git.get("dirty") is None else git["dirty"]),
+                    ("uncommitted changes", _uncommitted(git)),
                 ]
             ),
             "<h3>Machine</h3>",
