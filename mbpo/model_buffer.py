@@ -133,19 +133,29 @@ def load_model_buffer_state(
         load_buffer_state(buffer, state)
         return RoundLog()
     rounds = [RolloutRound.from_state(s) for s in state["rounds"]]
-    outputs = [rerun(r) for r in rounds]
     capacity, size, ptr = state["capacity"], state["size"], state["ptr"]
-    newest = Batch(*(x[max(0, x.shape[0] - size) :] for x in Batch.cat(outputs))) if outputs else None
-    storage = {}
-    for name, empty in buffer.state_dict()["storage"].items():
-        full = torch.zeros((capacity, *empty.shape[1:]), dtype=empty.dtype, device=empty.device)
-        if newest is not None:
-            # Oldest first from ptr - size, where the ring put them, wrapped or not (fewer, if a rerun on
-            # another machine ended more branches: then from the start).
-            start = ptr - size if len(newest) == size else 0
-            full[(start + torch.arange(len(newest), device=full.device)) % capacity] = getattr(newest, name)
-        storage[name] = full
-    placed = size if newest is None else len(newest)
+    storage = {
+        name: torch.zeros((capacity, *empty.shape[1:]), dtype=empty.dtype, device=empty.device)
+        for name, empty in buffer.state_dict()["storage"].items()
+    }
+    # The ring's newest row sits just before ptr. Rerun the rounds newest first, each into the slots before
+    # the previous one's, until ``size`` rows are back: one round's rows in memory at a time, not all of
+    # them and their concatenation (twice the buffer: ~1.2 GB at Hopper's k = 15), and a round whose rows
+    # were all overwritten is not rerun.
+    placed, kept = 0, []
+    for r in reversed(rounds):
+        if placed == size:
+            break
+        rows = rerun(r)
+        r.added = len(rows)  # as recorded, unless the rerun computes differently (then the digest says so)
+        take = min(len(rows), size - placed)
+        slots = (ptr - placed - take + torch.arange(take, device=rows.obs.device)) % capacity
+        for name, values in storage.items():
+            values[slots] = getattr(rows, name)[len(rows) - take :]
+        placed += take
+        kept.insert(0, r)
+    if placed < size:  # a rerun on another machine ended more branches: the rows it gave go first
+        storage = {name: torch.roll(values, placed - ptr, dims=0) for name, values in storage.items()}
     buffer.load_state_dict(
         {"storage": storage, "capacity": capacity, "size": placed, "ptr": ptr if placed == size else placed}
     )
@@ -157,9 +167,7 @@ def load_model_buffer_state(
             RerunMismatch,
             stacklevel=2,
         )
-        for r, rows in zip(rounds, outputs, strict=True):
-            r.added = len(rows)
-    return RoundLog(rounds)
+    return RoundLog(kept)
 
 
 class RerunMismatch(UserWarning):

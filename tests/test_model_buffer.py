@@ -18,7 +18,14 @@ from mbpo.buffer import Batch, ReplayBuffer
 from mbpo.checkpoint import CHECKPOINT_NAME, buffer_state, load_checkpoint, save_checkpoint
 from mbpo.cli import main
 from mbpo.config import resolve
-from mbpo.model_buffer import RerunMismatch, RolloutRound, RoundLog, digest
+from mbpo.model_buffer import (
+    RerunMismatch,
+    RolloutRound,
+    RoundLog,
+    digest,
+    load_model_buffer_state,
+    model_buffer_state,
+)
 from mbpo.provenance import read_provenance
 from mbpo.session import open_session
 from mbpo.train import ModelSide
@@ -134,3 +141,57 @@ def test_the_round_log_keeps_just_the_rounds_the_buffer_still_holds() -> None:
     buffer.add_batch(Batch(rows, rows, rows[:, 0], rows, rows[:, 0]))
     assert log.covers(buffer)
     assert not RoundLog(log.rounds[1:]).covers(buffer)
+
+
+def fake_rounds(sizes: list[tuple[int, int]], seed: int = 0) -> tuple[ReplayBuffer, RoundLog, dict[int, Batch]]:
+    """A live model buffer filled by rounds of (rows, capacity after the round) without any model: each
+    round's rows are random, known by its ``env_rows`` (its id here)."""
+    gen = torch.Generator().manual_seed(seed)
+    buffer, log, outputs = ReplayBuffer(1, obs_dim=2, act_dim=1), RoundLog(), {}
+    for i, (added, capacity) in enumerate(sizes):
+        x = torch.randn(added, 6, generator=gen)
+        outputs[i] = Batch(x[:, :2], x[:, 2:3], x[:, 3], x[:, 4:6], (x[:, 3] > 0).float())
+        buffer.resize(capacity)
+        buffer.add_batch(outputs[i])
+        log.record(RolloutRound({}, {}, None, torch.empty(0), i, 1, added), len(buffer))
+    return buffer, log, outputs
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [(100, 100), (100, 100), (150, 200), (40, 290), (130, 300)],  # grown, then wrapped: full, ptr inside
+        [(60, 500), (70, 500), (80, 500)],  # not full yet
+    ],
+)
+def test_a_resume_reruns_the_rounds_newest_first_into_their_slots(sizes) -> None:
+    live, log, outputs = fake_rounds(sizes)
+    state = model_buffer_state(live, log, rerunnable=True)
+    calls = []
+
+    def rerun(r: RolloutRound) -> Batch:
+        calls.append(r.env_rows)
+        return outputs[r.env_rows]
+
+    rebuilt = ReplayBuffer(1, obs_dim=2, act_dim=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RerunMismatch)
+        rounds = load_model_buffer_state(rebuilt, state, rerun)
+    assert digest(rebuilt) == digest(live) and (rebuilt.size, rebuilt.ptr) == (live.size, live.ptr)
+    assert calls == [r.env_rows for r in reversed(log.rounds)]  # newest first, each once
+    assert [r.env_rows for r in rounds.rounds] == [r.env_rows for r in log.rounds]
+
+
+def test_a_rerun_with_fewer_rows_fills_the_buffer_from_its_start_and_warns() -> None:
+    """On another machine a rerun may end more branches (fewer rows): the buffer holds what the reruns
+    gave, oldest first from slot 0, and the run is told it is no longer bit-identical."""
+    live, log, outputs = fake_rounds([(100, 100), (100, 100), (150, 200), (40, 290), (130, 300)])
+    state = model_buffer_state(live, log, rerunnable=True)
+    shorter = {**outputs, 4: Batch(*(x[:30] for x in outputs[4]))}  # the newest round: 30 rows, not 130
+    rebuilt = ReplayBuffer(1, obs_dim=2, act_dim=1)
+    with pytest.warns(RerunMismatch):
+        rounds = load_model_buffer_state(rebuilt, state, lambda r: shorter[r.env_rows])
+    expected = Batch.cat([outputs[2], outputs[3], shorter[4]])  # 220 rows: all the three newest rounds gave
+    assert (rebuilt.capacity, rebuilt.size, rebuilt.ptr) == (300, 220, 220)
+    assert torch.equal(rebuilt.all().obs, expected.obs)
+    assert [(r.env_rows, r.added) for r in rounds.rounds] == [(2, 150), (3, 40), (4, 30)]
