@@ -100,13 +100,16 @@ def test_smoke_protocol_plans_16_runs_and_each_ablation_with_overrides(workflow:
 
 def test_cpu_protocol_gives_budgets_per_algorithm_and_seeds_per_env(workflow: Path) -> None:
     """config/cpu.yaml: InvertedPendulum 7 seeds, MBPO 10k / SAC 30k; Hopper 3 seeds, MBPO 50k / SAC 150k; SAC
-    as published and with MBPO's SAC settings."""
+    as published and with MBPO's SAC settings; three InvertedPendulum ablations on seeds 0-4, against the
+    `default` runs of those seeds (already planned)."""
     result = snakemake(workflow, "all", configfile="config/cpu.yaml")
-    assert job_counts(result) == {"train": 30, **ANALYSIS, "all": 1}  # no ablations yet
+    assert job_counts(result) == {"train": 45, **ANALYSIS, "ablations": 1, "all": 1}
     groups = [("mbpo", "default"), ("sac", "default"), ("sac", "mbpo-entropy")]
+    ablations = ["no-termination", "learned-termination", "penalty"]
     assert planned_runs(result) == {
         **{("invertedpendulum", algo, variant): 7 for algo, variant in groups},
         **{("hopper", algo, variant): 3 for algo, variant in groups},
+        **{("invertedpendulum", "mbpo", variant): 5 for variant in ablations},
     }
     commands = [line for line in result.stdout.splitlines() if "mbpo train" in line]
     budgets = {
@@ -130,9 +133,10 @@ def test_seeds_per_env_must_cover_every_env(workflow: Path) -> None:
 def test_status_lists_every_planned_run_before_any_ran(workflow: Path) -> None:
     result = snakemake(workflow, "status", configfile="config/cpu.yaml")  # a dry run: the command it would run
     command = next(line for line in result.stdout.splitlines() if "mbpo status" in line)
-    assert command.count("reports/cpu/results/runs/") == 30 and "--out reports/cpu/STATUS.md" in command
+    assert command.count("reports/cpu/results/runs/") == 45 and "--out reports/cpu/STATUS.md" in command
     budgets = command.split("--budgets ")[1].split(" --")[0].split()
-    assert budgets == ["10000"] * 7 + ["30000"] * 14 + ["50000"] * 3 + ["150000"] * 6  # in RUNS' order
+    main = ["10000"] * 7 + ["30000"] * 14 + ["50000"] * 3 + ["150000"] * 6  # in RUNS' order
+    assert budgets == main + ["10000"] * 15  # then the ablations, at MBPO's budget
 
 
 def test_a_variant_is_one_list_entry(workflow: Path) -> None:
