@@ -6,7 +6,10 @@ never required: if it cannot start, the run goes on and says so.
 
 The log keeps every row it wrote, so that a checkpoint carries them: a resumed run rewrites
 ``metrics.csv`` from its checkpoint (Snakemake deletes the outputs of an interrupted job) and appends from
-there, and its W&B mirror continues the same W&B run.
+there, and its W&B mirror continues the same W&B run. For the same reason a running run rewrites both
+files from those rows if they are deleted under it: a second Snakemake (``--nolock``) that schedules the
+same run is refused by the run directory's lock, and then deletes that failed job's outputs, which are
+the files the first process is still writing.
 """
 
 from __future__ import annotations
@@ -78,11 +81,9 @@ class RunLog:
         session of this run), both atomically, and start the W&B mirror (resuming ``wandb_id`` if given)."""
         self.rows = list(rows or [])
         self.wandb_id = wandb_id or self.wandb_id
-        write_outputs(self.out_dir, self.cfg.to_dict(), self.columns, self.rows)
+        self._write_files()
         resuming = wandb_id is not None
         self.provenance = (read_provenance(self.out_dir) if resuming else None) or write_provenance(self.out_dir)
-        self._file = open(self.out_dir / "metrics.csv", "a", newline="")  # noqa: SIM115 (lives with the run)
-        self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
         self._wandb = _start_wandb(self.out_dir, self.cfg, self.provenance, self.wandb_id, resume=resuming)
 
     def resumed(self, at_env_step: int, warnings: Sequence[str] = ()) -> None:
@@ -100,9 +101,28 @@ class RunLog:
         self._writer.writerow(row)
         self._file.flush()
         self.rows.append(dict(row))
+        if self._files_deleted():
+            print(
+                f"{self.out_dir}: metrics.csv or config.yaml was deleted while this run wrote it; rewrote both",
+                file=sys.stderr,
+            )
+            self._write_files()
         fault_point("metrics_row")
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in row.items() if v is not None})  # env_step is the x-axis
+
+    def _write_files(self) -> None:
+        """(Re)write ``config.yaml`` and ``metrics.csv`` with every row so far, and append to the new file."""
+        if self._file is not None:
+            self._file.close()
+        write_outputs(self.out_dir, self.cfg.to_dict(), self.columns, self.rows)
+        self._file = open(self.out_dir / "metrics.csv", "a", newline="")  # noqa: SIM115 (lives with the run)
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
+
+    def _files_deleted(self) -> bool:
+        """Whether the ``metrics.csv`` being appended to, or ``config.yaml``, is gone (one stat each, per row)."""
+        assert self._file is not None
+        return os.fstat(self._file.fileno()).st_nlink == 0 or not (self.out_dir / "config.yaml").exists()
 
     def close(self) -> None:
         """Close the files; ``metrics.csv`` reaches the disk before the caller deletes the checkpoint."""
