@@ -343,3 +343,21 @@ def test_figures_are_written(tmp_path: Path) -> None:
     assert [p.name for p in again] == figure_names(["hopper", "ant"], with_compute=False)
     for name in ("final_scores.png", "prob_improvement.png", "sample_efficiency.png", "performance_profile.png"):
         assert (tmp_path / "figures" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+
+
+def test_a_setting_that_differs_by_env_is_given_per_env_and_by_group_only_where_an_env_mixes() -> None:
+    from mbpo.analysis.table import _distinct
+
+    runs = pd.DataFrame(
+        [("InvertedPendulum-v5", "mbpo", "default", 250), ("InvertedPendulum-v5", "sac", "default", 250),
+         ("Hopper-v5", "mbpo", "default", 1000), ("Hopper-v5", "sac", "default", 1000)],
+        columns=["gym_id", "algo", "variant", "eval_every"],
+    )  # fmt: skip
+    steps = lambda x: f"{int(x):,}"  # noqa: E731
+    assert _distinct(runs, "eval_every", steps) == "250 (InvertedPendulum-v5), 1,000 (Hopper-v5)"
+    runs.loc[3, "eval_every"] = 250
+    assert _distinct(runs, "eval_every", steps) == (
+        "250 (InvertedPendulum-v5 MBPO, InvertedPendulum-v5 SAC, Hopper-v5 SAC), 1,000 (Hopper-v5 MBPO)"
+    )
+    assert _distinct(runs.assign(eval_every=500), "eval_every", steps) == "500"
+    assert _distinct(runs.assign(eval_every=None), "eval_every", steps) == "not recorded"

@@ -48,6 +48,7 @@ PHASE_COLORS = {"policy": "#4c72b0", "model": "#55a868", "rollout": "#8172b2", "
 STEPS_AXIS = FuncFormatter(lambda x, _: format_steps(x) if x > 0 else "0")
 RATIO_AXIS = FuncFormatter(lambda x, _: f"{x:g}x")
 THRESHOLD_COLOR = "#333333"
+LEGEND_ROW_IN, LEGEND_PAD_IN = 0.2, 0.15  # a shared legend's row at fontsize 9, and its gap to the axes
 
 
 def time_unit(seconds: float) -> tuple[float, str]:
@@ -201,8 +202,12 @@ def _mark_threshold(ax: Axes, stats: pd.DataFrame, curve_rows: pd.DataFrame, env
             ax.plot([step], [tau], marker="v", markersize=9, color=colors[group_label(algo, "default")], zorder=4)
 
 
-def _legend_below(fig: Figure, axes: Sequence[Axes], ncol: int) -> int:
-    """One legend for all panels, below them, with every label any panel drew; returns its row count."""
+def _legend_below(fig: Figure, axes: Sequence[Axes], ncol: int) -> float:
+    """One legend for all panels, below them, with every label any panel drew.
+
+    Returns the figure fraction to keep free for it at the bottom (for `tight_layout(rect=...)`), sized in
+    inches, not as a fraction of the figure: a short figure with a long legend must not overlap the axes.
+    """
     seen: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -211,7 +216,8 @@ def _legend_below(fig: Figure, axes: Sequence[Axes], ncol: int) -> int:
             ax.get_legend().remove()
     ncol = min(ncol, len(seen)) or 1
     fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=ncol, frameon=False, fontsize=9)
-    return -(-len(seen) // ncol)
+    rows = -(-len(seen) // ncol)
+    return (LEGEND_ROW_IN * rows + LEGEND_PAD_IN) / fig.get_figheight()
 
 
 def curves_figure(
@@ -230,8 +236,8 @@ def curves_figure(
         fontsize=11,
     )
     left.set_title("against env steps")
-    rows = _legend_below(fig, [left, right], ncol=3)
-    fig.tight_layout(rect=(0, 0.04 * rows + 0.02, 1, 0.96))
+    bottom = _legend_below(fig, [left, right], ncol=3)
+    fig.tight_layout(rect=(0, bottom, 1, 0.96))
     return fig
 
 
@@ -249,9 +255,9 @@ def overview_figure(
         plot_env(ax, stats, curves, runs, env, reference, colors, "env_step", full_env_ids=False)
     for ax in axes.flat[len(envs) :]:
         ax.set_visible(False)
-    rows = _legend_below(fig, list(axes.flat[: len(envs)]), ncol=3)
+    bottom = _legend_below(fig, list(axes.flat[: len(envs)]), ncol=3)
     fig.suptitle(f"MBPO vs SAC: IQM evaluation return over seeds, {confidence:.0%} bootstrap band", fontsize=13)
-    fig.tight_layout(rect=(0, 0.03 * rows + 0.02, 1, 0.98))
+    fig.tight_layout(rect=(0, bottom, 1, 0.98))
     return fig
 
 
@@ -394,8 +400,7 @@ def compute_figure(runs: pd.DataFrame, envs: Sequence[str]) -> Figure:
     where = "machine unknown (no provenance.yaml)" if where == UNKNOWN else f"on {where}"
     ax.set_title(f"Where a run's time goes (the time/* columns of metrics.csv)\n{where}", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    rows = _legend_below(fig, [ax], ncol=3)
-    fig.tight_layout(rect=(0, (0.2 * rows + 0.1) / height, 1, 1))  # the legend's rows, in inches
+    fig.tight_layout(rect=(0, _legend_below(fig, [ax], ncol=3), 1, 1))
     return fig
 
 

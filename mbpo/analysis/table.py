@@ -8,6 +8,7 @@ packaged reference data; nothing is dated or random, so the same runs give the s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,11 +142,11 @@ def _relation(ours: float, ref: ReferenceValue) -> str:
         where = f"{ours / ref.mean:.0%} of" if comparable else "vs"
         return f"{where} {ref.source.label} ({ref.env_id}, 1 seed: {format_return(ref.mean)})"
     if ref.low <= ours <= ref.high:
-        where = "inside"
+        where = "inside the band of"
     elif ours < ref.low:
-        where = f"{format_return(ref.low - ours)} below"
+        where = f"{format_return(ref.low - ours)} below the band of"
     else:
-        where = f"{format_return(ours - ref.high)} above"
+        where = f"{format_return(ours - ref.high)} above the band of"
     band = f"[{format_return(ref.low)}, {format_return(ref.high)}] ({ref.source.band}, {ref.env_id})"
     of_mean = f", {ours / ref.mean:.0%} of its mean {format_return(ref.mean)}" if comparable else ""
     return f"{where} {ref.source.label} {band}{of_mean}"
@@ -322,17 +323,23 @@ def _variants_table(
 
 
 def _distinct(runs: pd.DataFrame, column: str, fmt=str) -> str:
-    """The value every run has, or the distinct values with the groups that have them."""
-    values = runs[column].dropna()
-    if values.empty:
+    """The value every run has; else each value with the envs that have it, where the value is one per env
+    (``250 (InvertedPendulum-v5), 1,000 (Hopper-v5)``); else with the env, algorithm and variant groups."""
+    known = runs.dropna(subset=[column])
+    if known.empty:
         return "not recorded"
-    if values.nunique() == 1:
-        return fmt(values.iloc[0])
-    by_group = runs.groupby(["algo", "variant"])[column].unique()
-    return "; ".join(
-        f"{ALGO_LABELS.get(a, a)}{'' if v == 'default' else f' ({v})'}: {', '.join(fmt(x) for x in sorted(vals))}"
-        for (a, v), vals in by_group.items()
-    )
+    if known[column].nunique() == 1:
+        return fmt(known[column].iloc[0])
+    keys = ["gym_id"] if (known.groupby("gym_id")[column].nunique() == 1).all() else ["gym_id", "algo", "variant"]
+    groups: dict[Any, list[str]] = {}
+    for key, group in known.groupby(keys, sort=False):
+        env, *algo_variant = key if isinstance(key, tuple) else (key,)
+        if algo_variant:
+            algo, variant = algo_variant
+            env = f"{env} {ALGO_LABELS.get(algo, algo)}{'' if variant == 'default' else f' ({variant})'}"
+        for value in group[column].unique():
+            groups.setdefault(value, []).append(env)
+    return ", ".join(f"{fmt(value)} ({', '.join(names)})" for value, names in sorted(groups.items()))
 
 
 def _variants_text(summary: pd.DataFrame) -> str:
