@@ -128,3 +128,16 @@ def test_no_checkpoint_of_the_evidence_runs_is_committed() -> None:
     repo = Path(__file__).resolve().parents[1]
     listed = subprocess.run(["git", "ls-files", "reports"], cwd=repo, capture_output=True, text=True, check=True)
     assert not [path for path in listed.stdout.splitlines() if Path(path).name.startswith("checkpoint")]
+
+
+def test_an_ablation_without_finished_runs_of_its_own_goes_by_its_default(tmp_path: Path) -> None:
+    """Its default took 2 h in all, 1.5 h of it after 1000 steps; an ablation run at 1000 steps (whose own
+    early pace says 0.5 h) needs 1.5 h, one not started 2 h. Once one of its own finishes, that one counts."""
+    make_run(tmp_path, "ip/mbpo/default/seed0", 3000, [(1000, 1800.0), (3000, 7200.0)])
+    going = make_run(tmp_path, "ip/mbpo/penalty/seed0", 3000, [(500, 900.0), (1000, 1800.0)], ckpt=True)
+    runs = [run_status(tmp_path / "ip/mbpo/default/seed0"), run_status(going)]
+    fresh = run_status(tmp_path / "ip/mbpo/penalty/seed1", planned_steps=3000)
+    assert hours_left([*runs, fresh]) == [0.0, pytest.approx(1.5), pytest.approx(2.0)]
+    make_run(tmp_path, "ip/mbpo/penalty/seed2", 3000, [(1000, 3600.0), (3000, 10_800.0)])
+    own = run_status(tmp_path / "ip/mbpo/penalty/seed2")
+    assert hours_left([*runs, fresh, own]) == [0.0, pytest.approx(2.0), pytest.approx(3.0), 0.0]

@@ -54,9 +54,11 @@ def _hours(pace: float, growth: float, start: float, end: float) -> float:
 def hours_left(runs: list[RunStatus]) -> list[float | None]:
     """Training hours each run still needs. Where runs of its (env, algo, variant) group have finished at the
     same budget, the mean of what the rest of the way took them: measured, so it knows how MBPO's model fits
-    grew late in a run, which no run's early pace does. Otherwise a run in progress goes on at its own
-    recent pace, growing as it has so far, and one not started at the mean pace of its group at every step
-    (each of those runs' pace line, never below 0). None where there is no pace to go by."""
+    grew late in a run, which no run's early pace does. An ablation without finished runs of its own goes
+    by its env and algorithm's ``default`` runs: a variant changes what is learned more than what it costs,
+    and an early pace, read before the model fits grow, is further off. Otherwise a run in progress goes on
+    at its own recent pace, growing as it has so far, and one not started at the mean pace of its group at
+    every step (each of those runs' pace line, never below 0). None where there is no pace to go by."""
     lines: dict[tuple[str, ...], list[tuple[float, float, int]]] = {}
     done: dict[tuple[str, ...], list[RunStatus]] = {}
     for r in runs:
@@ -66,7 +68,10 @@ def hours_left(runs: list[RunStatus]) -> list[float | None]:
             done.setdefault(r.group, []).append(r)
     left: list[float | None] = []
     for r in runs:
-        siblings = [d for d in done.get(r.group, []) if d.env_step == r.target_steps]
+        env, algo, _ = r.group
+        siblings = next(
+            (same for group in (r.group, (env, algo, "default")) if (same := _at_budget(done.get(group, []), r))), []
+        )
         if r.state == FINISHED:
             left.append(0.0)
         elif not r.target_steps:
@@ -83,6 +88,10 @@ def hours_left(runs: list[RunStatus]) -> list[float | None]:
         else:
             left.append(None)
     return left
+
+
+def _at_budget(finished: list[RunStatus], run: RunStatus) -> list[RunStatus]:
+    return [d for d in finished if d.env_step == run.target_steps]
 
 
 RECENT_ROWS = 5  # the pace of a run is read over its last few evaluations after the warm-up
@@ -217,8 +226,9 @@ def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None
         + (
             f". About {sum(known):.1f} h of training remain"
             + (f", plus {unknown} run(s) of groups that have not started" if unknown else "")
-            + ": what the rest of the way took finished runs of the same group, else each run's own pace so"
-            " far, growing as it has (MBPO's model fits grow with its buffer)."
+            + ": what the rest of the way took finished runs of the same group (for an ablation, else of its"
+            " default), else each run's own pace so far, growing as it has (MBPO's model fits grow with its"
+            " buffer)."
             if known
             else "."
         ),
