@@ -107,10 +107,48 @@ def test_the_effect_rows_match_hand_computed_values(analysed) -> None:
     np.testing.assert_allclose(tests["p_value_holm"], holm(p))  # the family: this env's tested variants
 
 
+def test_the_mean_return_over_the_run_is_each_runs_mean_after_the_warm_up(analysed, runs) -> None:
+    """By hand from the metrics.csv files: every evaluation counts (the synthetic runs log no warm-up)."""
+    _, _, stats = analysed
+    hopper = stats[stats["env"] == "hopper"]
+
+    def run_means(variant: str) -> np.ndarray:
+        dirs = [r for r in runs if r.parts[-4] == "hopper" and r.parent.name == variant]  # seed order
+        return np.array([pd.read_csv(r / "metrics.csv")["eval_return_mean"].mean() for r in dirs])
+
+    means = {v: run_means(v) for v in ("default", "no-termination")}
+    iqm = hopper[(hopper["variant"] == "default") & (hopper["metric"] == "iqm_run_return")].iloc[0]
+    assert iqm["estimate"] == pytest.approx(scipy.stats.trim_mean(means["default"], 0.25))
+    diff = hopper[(hopper["variant"] == "no-termination") & (hopper["metric"] == "run_return_iqm_difference")]
+    expected = scipy.stats.trim_mean(means["no-termination"], 0.25) - scipy.stats.trim_mean(means["default"], 0.25)
+    assert diff.iloc[0]["estimate"] == pytest.approx(expected)
+    tests = hopper[hopper["metric"] == "run_return_prob_improvement"].set_index("variant")
+    np.testing.assert_allclose(tests["p_value_holm"], holm(list(tests["p_value"])))  # its own family
+
+
+def test_runs_that_tie_at_the_ceiling_are_told_apart_by_how_soon_they_got_there(tmp_path: Path) -> None:
+    """InvertedPendulum's case: every run ends at 1000; the variant's runs get there 1000 env steps later."""
+    paths = []
+    for variant, reach in (("default", 1000), ("penalty", 2000)):
+        for seed in SEEDS:
+            run = write_run(tmp_path, "hopper", variant, seed)
+            steps = np.arange(250, 3001, 250)
+            returns = np.where(steps >= reach + 50 * seed, 1000.0, 100.0 + seed)
+            pd.DataFrame({"env_step": steps, "eval_return_mean": returns}).to_csv(run / "metrics.csv", index=False)
+            paths.append(run)
+    curves, summary = aggregate([r / "metrics.csv" for r in paths], final_window=2)
+    stats = ablation_stats(summary, curves, {"hopper": ["penalty"]}, set(), np.random.default_rng(0), n_resamples=200)
+    final = stats[stats["metric"] == "prob_improvement"].iloc[0]
+    over_run = stats[stats["metric"] == "run_return_prob_improvement"].iloc[0]
+    assert final["estimate"] == 0.5 and final["p_value"] == pytest.approx(1.0)
+    assert over_run["estimate"] == 0.0 and over_run["p_value_holm"] < 0.05
+
+
 def test_a_variant_equal_to_default_is_reported_but_not_tested(analysed) -> None:
     _, _, stats = analysed
     walker = stats[(stats["env"] == "walker2d") & (stats["variant"] == "fixed-k1")]
-    assert set(walker["metric"]) == {"iqm_return", "iqm_curve", "iqm_difference"}  # no test row
+    no_tests = {"iqm_return", "iqm_run_return", "iqm_curve", "iqm_difference", "run_return_iqm_difference"}
+    assert set(walker["metric"]) == no_tests  # no test row
     assert "identical to default by construction" in walker.loc[walker["metric"] == "iqm_difference", "note"].iloc[0]
     tested = stats[(stats["env"] == "walker2d") & (stats["metric"] == "prob_improvement")]
     assert list(tested["variant"]) == ["penalty"] and tested["p_value_holm"].iloc[0] == tested["p_value"].iloc[0]
@@ -125,8 +163,10 @@ def test_variants_missing_from_the_config_are_absent_not_zero(analysed) -> None:
 def test_the_reading_names_what_is_established_and_what_is_not(analysed) -> None:
     _, (hopper, walker), stats = analysed
     text = reading(hopper, stats)
-    assert text.startswith("On Hopper-v5:") and "Worse than `default`" in text and "`no-termination` (IQM -" in text
-    assert "No difference from `default` established: `penalty`" in text
+    assert text.startswith("On Hopper-v5:") and "Worse than `default`" in text
+    assert "`no-termination` in final return (IQM -" in text
+    assert "`no-termination` in mean return over the run (IQM -" in text
+    assert "No difference from `default` established: `penalty` in final return" in text
     text = reading(walker, stats)
     assert "no ablation is established to matter" in text
     assert "`fixed-k1` is `default` itself here (k = 1 at every epoch)" in text

@@ -2,8 +2,9 @@
 
 * ``ablations_curves.png``: one panel per env, the IQM learning curve over seeds (with its bootstrap band)
   of ``default`` and of every ablation that ran there.
-* ``ablations_effects.png``: one panel per env, each ablation's IQM difference from ``default`` with its
-  CI; a filled marker where P(improvement) differs from 0.5 at the Holm-adjusted 5% level.
+* ``ablations_effects.png``: one panel per env and measure (final return; mean return over the run), each
+  ablation's IQM difference from ``default`` with its CI; a filled marker where P(improvement) differs
+  from 0.5 at the Holm-adjusted 5% level.
 
 Plain ``matplotlib.figure.Figure`` objects rendered by Agg, as in `mbpo.analysis.figures`.
 """
@@ -18,13 +19,14 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from mbpo.analysis.ablations import ALPHA, BASELINE, EnvAblations
+from mbpo.analysis.ablations import ALPHA, BASELINE, MEASURES, EnvAblations, Measure
 from mbpo.analysis.figures import PALETTE, STEPS_AXIS
 from mbpo.analysis.reference import our_env_id
 
 FIGURES = {
     "ablations_curves.png": "IQM evaluation return over seeds of `default` and each ablation, with bootstrap bands",
-    "ablations_effects.png": "Each ablation's IQM difference from `default`, with bootstrap CIs",
+    "ablations_effects.png": "Each ablation's IQM difference from `default` in final return and in mean return over "
+    "the run, with bootstrap CIs",
 }
 
 
@@ -69,40 +71,15 @@ def curves_figure(stats: pd.DataFrame, envs: Sequence[EnvAblations], confidence:
 
 
 def effects_figure(stats: pd.DataFrame, envs: Sequence[EnvAblations], confidence: float) -> Figure:
+    """A row of panels per measure (final return, mean return over the run), a column per env."""
     rows = max(1, max(len(e.variants) for e in envs))
-    fig = Figure(figsize=(max(8.0, 5.2 * len(envs)), 0.5 * rows + 2.4))
-    axes = fig.subplots(1, len(envs), squeeze=False)[0]
+    fig = Figure(figsize=(max(8.0, 5.2 * len(envs)), len(MEASURES) * (0.5 * rows + 1.6) + 1.0))
+    axes = fig.subplots(len(MEASURES), len(envs), squeeze=False)
     colors = variant_colors([v for e in envs for v in [BASELINE, *e.variants]])
-    for ax, e in zip(axes, envs, strict=True):
-        for y, variant in enumerate(e.variants):
-            sel = stats[(stats["env"] == e.env) & (stats["variant"] == variant)]
-            difference = sel[sel["metric"] == "iqm_difference"]
-            improvement = sel[sel["metric"] == "prob_improvement"]
-            if variant in e.identical or difference.empty:
-                ax.text(0, y, "= default", ha="center", va="center", fontsize=9, color="#777777")
-                continue
-            d = difference.iloc[0]
-            if np.isfinite(d["ci_low"]) and np.isfinite(d["ci_high"]):
-                ax.plot([d["ci_low"], d["ci_high"]], [y, y], color=colors[variant], lw=7, alpha=0.4)
-            p = improvement["p_value_holm"].iloc[0] if not improvement.empty else np.nan
-            established = bool(np.isfinite(p) and p < ALPHA)
-            fill = colors[variant] if established else "white"
-            ax.plot(d["estimate"], y, "o", ms=8, mew=2, color=colors[variant], mfc=fill)
-            if not improvement.empty:
-                ax.annotate(
-                    f"P={improvement['estimate'].iloc[0]:.2f}",
-                    (d["estimate"], y),
-                    xytext=(0, 7),
-                    textcoords="offset points",
-                    ha="center",
-                    fontsize=8,
-                )
-        ax.axvline(0.0, color="#444444", ls="--", lw=1)
-        ax.set_yticks(range(len(e.variants)), e.variants)
-        ax.set_ylim(len(e.variants) - 0.5, -0.7)
-        ax.set_title(our_env_id(e.env))
-        ax.set_xlabel("IQM(variant) − IQM(default)")
-        ax.grid(axis="x", alpha=0.3)
+    for measure, panels in zip(MEASURES, axes, strict=True):
+        for ax, e in zip(panels, envs, strict=True):
+            _effects_panel(ax, stats, e, measure, colors)
+            ax.set_title(f"{our_env_id(e.env)}: {measure.label}", fontsize=10)
     fig.suptitle(
         f"Ablation effects with {confidence:.0%} bootstrap CIs; P = P(variant run > default run)\n"
         f"filled: P ≠ 0.5 at Holm-adjusted p < {ALPHA:g} (Mann-Whitney); no bar: fewer than 2 seeds",
@@ -110,6 +87,37 @@ def effects_figure(stats: pd.DataFrame, envs: Sequence[EnvAblations], confidence
     )
     fig.tight_layout()
     return fig
+
+
+def _effects_panel(ax, stats: pd.DataFrame, e: EnvAblations, measure: Measure, colors: dict[str, str]) -> None:
+    for y, variant in enumerate(e.variants):
+        sel = stats[(stats["env"] == e.env) & (stats["variant"] == variant)]
+        difference = sel[sel["metric"] == measure.difference]
+        improvement = sel[sel["metric"] == measure.improvement]
+        if variant in e.identical or difference.empty:
+            ax.text(0, y, "= default", ha="center", va="center", fontsize=9, color="#777777")
+            continue
+        d = difference.iloc[0]
+        if np.isfinite(d["ci_low"]) and np.isfinite(d["ci_high"]):
+            ax.plot([d["ci_low"], d["ci_high"]], [y, y], color=colors[variant], lw=7, alpha=0.4)
+        p = improvement["p_value_holm"].iloc[0] if not improvement.empty else np.nan
+        established = bool(np.isfinite(p) and p < ALPHA)
+        fill = colors[variant] if established else "white"
+        ax.plot(d["estimate"], y, "o", ms=8, mew=2, color=colors[variant], mfc=fill)
+        if not improvement.empty:
+            ax.annotate(
+                f"P={improvement['estimate'].iloc[0]:.2f}",
+                (d["estimate"], y),
+                xytext=(0, 7),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
+    ax.axvline(0.0, color="#444444", ls="--", lw=1)
+    ax.set_yticks(range(len(e.variants)), e.variants)
+    ax.set_ylim(len(e.variants) - 0.5, -0.7)
+    ax.set_xlabel("IQM(variant) − IQM(default)")
+    ax.grid(axis="x", alpha=0.3)
 
 
 def write_ablation_figures(

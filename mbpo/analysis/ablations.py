@@ -41,6 +41,26 @@ from mbpo.model_usage import rollout_lengths
 from mbpo.variants import variants_for
 
 BASELINE = "default"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One number per run that the ablations are compared on, and the names of its rows in the stats file."""
+
+    label: str
+    iqm: str
+    difference: str
+    improvement: str
+
+
+FINAL = Measure("final return", "iqm_return", "iqm_difference", "prob_improvement")
+# A run's mean return over every evaluation after the warm-up: its learning curve's area over its length.
+# On a task every variant masters within the budget (InvertedPendulum), final returns tie at the ceiling
+# and only this tells a variant that learns later from one that learns sooner.
+OVER_RUN = Measure(
+    "mean return over the run", "iqm_run_return", "run_return_iqm_difference", "run_return_prob_improvement"
+)
+MEASURES = (FINAL, OVER_RUN)
 ALPHA = 0.05  # the level at which the reading calls a Holm-adjusted difference established
 COMPARISON = "mbpo/{variant} vs mbpo/default"
 # Keys that say which run this is or how it was bookkept, not what it computes.
@@ -117,16 +137,18 @@ def describe_lengths(lengths: Sequence[int]) -> str:
 
 
 def _row(env: str, variant: str, metric: str, **values: Any) -> dict[str, Any]:
-    comparison = "" if variant == BASELINE or metric in ("iqm_return", "iqm_curve") else COMPARISON
+    comparison = "" if variant == BASELINE or metric in ("iqm_curve", *(m.iqm for m in MEASURES)) else COMPARISON
     row = dict(env=env, algo="mbpo", variant=variant, comparison=comparison.format(variant=variant), metric=metric)
     return row | values
 
 
-def _iqm_rows(env: str, variant: str, x: np.ndarray, rng, n_resamples: int, confidence: float) -> list[dict]:
+def _iqm_rows(
+    env: str, variant: str, metric: str, x: np.ndarray, rng, n_resamples: int, confidence: float
+) -> list[dict]:
     if x.size < 2:
-        return [_row(env, variant, "iqm_return", estimate=float(x.mean()), n=x.size, note=f"{iqm_note(x.size)}; no CI")]
+        return [_row(env, variant, metric, estimate=float(x.mean()), n=x.size, note=f"{iqm_note(x.size)}; no CI")]
     point, lo, hi = stratified_bootstrap_ci(x, aggregate_iqm, rng, n_resamples, confidence)
-    return [_row(env, variant, "iqm_return", estimate=point, ci_low=lo, ci_high=hi, n=x.size, note=iqm_note(x.size))]
+    return [_row(env, variant, metric, estimate=point, ci_low=lo, ci_high=hi, n=x.size, note=iqm_note(x.size))]
 
 
 def _curve_rows(env: str, variant: str, c: pd.DataFrame, rng, n_resamples: int, confidence: float) -> list[dict]:
@@ -140,22 +162,24 @@ def _curve_rows(env: str, variant: str, c: pd.DataFrame, rng, n_resamples: int, 
 
 
 def _effect_rows(
-    env: str, variant: str, xv: np.ndarray, xd: np.ndarray, rng, n_resamples: int, confidence: float
+    env: str, variant: str, measure: Measure, xv: np.ndarray, xd: np.ndarray, rng, n_resamples: int, confidence: float
 ) -> list[dict]:
-    """``iqm_difference`` (variant - default) and ``prob_improvement`` with the Mann-Whitney p-value."""
+    """The IQM difference (variant - default) and the probability of improvement, with the Mann-Whitney
+    p-value, of one measure."""
     n = min(xv.size, xd.size)
     few = n < 2
     note = f"fewer than 2 seeds (n={xv.size} vs {xd.size}): no CI or test" if few else ""
     if not few and xv.size != xd.size:
         note = f"unequal seeds (n={xv.size} vs {xd.size})"
     rows = []
-    for metric, statistic in (("iqm_difference", iqm_difference), ("prob_improvement", probability_of_improvement)):
+    statistics = ((measure.difference, iqm_difference), (measure.improvement, probability_of_improvement))
+    for metric, statistic in statistics:
         if few:
             values = dict(estimate=float(statistic(xv[None], xd[None])[0]))
         else:
             point, lo, hi = two_sample_bootstrap_ci(xv, xd, statistic, rng, n_resamples, confidence)
             values = dict(estimate=point, ci_low=lo, ci_high=hi)
-        if metric == "prob_improvement":
+        if metric == measure.improvement:
             values |= dict(test="mann_whitney_u", p_value=np.nan if few else mann_whitney_u(xv, xd))
         rows.append(_row(env, variant, metric, **values, n=n, note=note))
     return rows
@@ -179,10 +203,12 @@ def ablation_stats(
             not counted in the Holm family.
         rng: the only randomness, drawn in a fixed order (envs, then groups, as listed).
 
-    Per (env, group): ``iqm_return`` (stratified bootstrap CI over seeds) and ``iqm_curve`` at every
-    evaluated step after the warm-up. Per (env, variant): ``iqm_difference`` and ``prob_improvement``
-    (two-sample bootstrap CIs), the latter with ``mann_whitney_u`` p-values, ``p_value_holm`` across the
-    env's compared variants. Budgets must be equal within an env (the workflow runs them so).
+    Two measures per run (`MEASURES`): its final return, and its mean return over the run. Per (env,
+    group), for each: the IQM over seeds (stratified bootstrap CI), and ``iqm_curve`` at every evaluated
+    step after the warm-up. Per (env, variant), for each: the IQM difference and the probability of
+    improvement (two-sample bootstrap CIs), the latter with ``mann_whitney_u`` p-values, ``p_value_holm``
+    across the env's compared variants, one family per measure. Budgets must be equal within an env (the
+    workflow runs them so).
     """
     curves = learned_curves(curves)
     rows: list[dict] = []
@@ -194,23 +220,31 @@ def ablation_stats(
         finals = {v: g.sort_values("seed")["final_return"].to_numpy(dtype=float) for v, g in s_env.groupby("variant")}
         if BASELINE not in finals:
             raise ValueError(f"{env}: no `default` runs to compare the ablations with")
+        c_env = curves[(curves["env"] == env) & (curves["algo"] == "mbpo")]
         env_rows = []
+        values: dict[Measure, dict[str, np.ndarray]] = {FINAL: finals, OVER_RUN: {}}
         for variant in [BASELINE, *names]:
             if variant not in finals:
                 raise ValueError(f"{env}: no runs of variant {variant!r} in the summary")
-            env_rows += _iqm_rows(env, variant, finals[variant], rng, n_resamples, confidence)
-            c = curves[(curves["env"] == env) & (curves["algo"] == "mbpo") & (curves["variant"] == variant)]
+            c = c_env[c_env["variant"] == variant]
+            seeds = sorted(s_env.loc[s_env["variant"] == variant, "seed"])  # the order of `finals`
+            values[OVER_RUN][variant] = c.groupby("seed")["return"].mean().reindex(seeds).to_numpy(dtype=float)
+            for measure in MEASURES:
+                env_rows += _iqm_rows(env, variant, measure.iqm, values[measure][variant], rng, n_resamples, confidence)
             if not c.empty:
                 env_rows += _curve_rows(env, variant, c, rng, n_resamples, confidence)
         for variant in names:
-            if (env, variant) in identical:
-                note = "identical to default by construction (the same effective settings): not tested"
-                env_rows.append(_row(env, variant, "iqm_difference", estimate=0.0, n=finals[variant].size, note=note))
-                continue
-            env_rows += _effect_rows(env, variant, finals[variant], finals[BASELINE], rng, n_resamples, confidence)
-        tests = [r for r in env_rows if r.get("test") == "mann_whitney_u"]
-        for r, adjusted in zip(tests, holm([r["p_value"] for r in tests]), strict=True):
-            r["p_value_holm"] = adjusted
+            for measure in MEASURES:
+                xv, xd = values[measure][variant], values[measure][BASELINE]
+                if (env, variant) in identical:
+                    note = "identical to default by construction (the same effective settings): not tested"
+                    env_rows.append(_row(env, variant, measure.difference, estimate=0.0, n=xv.size, note=note))
+                else:
+                    env_rows += _effect_rows(env, variant, measure, xv, xd, rng, n_resamples, confidence)
+        for measure in MEASURES:  # one family per measure: the column a reader scans for "which one matters"
+            tests = [r for r in env_rows if r["metric"] == measure.improvement and r.get("test") == "mann_whitney_u"]
+            for r, adjusted in zip(tests, holm([r["p_value"] for r in tests]), strict=True):
+                r["p_value_holm"] = adjusted
         rows += env_rows
     out = pd.DataFrame(rows).reindex(columns=STATS_COLUMNS)
     for col in ("at", "estimate", "ci_low", "ci_high", "p_value", "p_value_holm"):
@@ -305,56 +339,75 @@ def _what_it_did(d: Mapping[str, float]) -> str:
     return "; ".join(parts) or "n/a"
 
 
+def _effect_cells(e: EnvAblations, stats: pd.DataFrame, variant: str, measure: Measure) -> list[str]:
+    """IQM [CI], seeds, and the comparison with default: difference, P(improvement), Mann-Whitney p (Holm)."""
+    iqm_row = _stat(stats, e.env, variant, measure.iqm)
+    difference = _stat(stats, e.env, variant, measure.difference)
+    improvement = _stat(stats, e.env, variant, measure.improvement)
+    if variant == BASELINE:
+        effect = ["", "", ""]
+    elif variant in e.identical:
+        effect = ["0 (identical by construction)", "", ""]
+    else:
+        test = "n/a"
+        if improvement is not None and np.isfinite(improvement["p_value"]):
+            test = f"{_fmt_p(improvement['p_value'])} ({_fmt_p(improvement['p_value_holm'])})"
+        effect = [format_ci(difference, _signed), format_ci(improvement, "{:.2f}".format), test]
+    return [format_ci(iqm_row), str(int(iqm_row["n"])) if iqm_row is not None else "0", *effect]
+
+
+def _effect_header(conf: str) -> str:
+    return (
+        f"IQM [{conf} CI] | Seeds | IQM − default [{conf} CI] | P(variant > default) [{conf} CI] "
+        "| Mann-Whitney p (Holm)"
+    )
+
+
 def _env_table(e: EnvAblations, stats: pd.DataFrame, conf: str) -> list[str]:
     lines = [
-        f"| Variant | k per epoch | IQM [{conf} CI] | Seeds | IQM − default [{conf} CI] "
-        f"| P(variant > default) [{conf} CI] | Mann-Whitney p (Holm) | What the runs logged |",
+        f"| Variant | k per epoch | Final return: {_effect_header(conf)} | What the runs logged |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for variant in [BASELINE, *e.variants]:
-        iqm_row = _stat(stats, e.env, variant, "iqm_return")
-        difference = _stat(stats, e.env, variant, "iqm_difference")
-        improvement = _stat(stats, e.env, variant, "prob_improvement")
-        if variant == BASELINE:
-            effect = ["", "", ""]
-        elif variant in e.identical:
-            effect = ["0 (identical by construction)", "", ""]
-        else:
-            test = "n/a"
-            if improvement is not None and np.isfinite(improvement["p_value"]):
-                test = f"{_fmt_p(improvement['p_value'])} ({_fmt_p(improvement['p_value_holm'])})"
-            effect = [format_ci(difference, _signed), format_ci(improvement, "{:.2f}".format), test]
         cells = [
             f"`{variant}`",
             describe_lengths(e.lengths[variant]),
-            format_ci(iqm_row),
-            str(int(iqm_row["n"])) if iqm_row is not None else "0",
-            *effect,
+            *_effect_cells(e, stats, variant, FINAL),
             _what_it_did(e.diagnostics.get(variant, {})),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
+def _over_run_table(e: EnvAblations, stats: pd.DataFrame, conf: str) -> list[str]:
+    lines = [f"| Variant | Mean return over the run: {_effect_header(conf)} |", "|---|---|---|---|---|---|"]
+    for variant in [BASELINE, *e.variants]:
+        lines.append("| " + " | ".join([f"`{variant}`", *_effect_cells(e, stats, variant, OVER_RUN)]) + " |")
+    return lines
+
+
 def reading(e: EnvAblations, stats: pd.DataFrame) -> str:
-    """A few generated sentences: what is established at the Holm-adjusted 5% level, what is not, and why."""
+    """A few generated sentences: what is established at the Holm-adjusted 5% level, on which measure, what
+    is not, and why."""
     name = our_env_id(e.env)
     better, worse, unclear, untested = [], [], [], []
     for variant in e.variants:
         if variant in e.identical:
             continue
-        improvement = _stat(stats, e.env, variant, "prob_improvement")
-        difference = _stat(stats, e.env, variant, "iqm_difference")
-        p = improvement["p_value_holm"] if improvement is not None else np.nan
-        facts = f"`{variant}` (IQM {_signed(difference['estimate'])}, P(improvement) {improvement['estimate']:.2f}" + (
-            f", Holm p {_fmt_p(p)})" if np.isfinite(p) else ")"
-        )
-        if not np.isfinite(p):
-            untested.append(facts)
-        elif p < ALPHA:
-            (better if improvement["estimate"] > 0.5 else worse).append(facts)
-        else:
-            unclear.append(facts)
+        for measure in MEASURES:
+            improvement = _stat(stats, e.env, variant, measure.improvement)
+            difference = _stat(stats, e.env, variant, measure.difference)
+            p = improvement["p_value_holm"] if improvement is not None else np.nan
+            facts = (
+                f"`{variant}` in {measure.label} (IQM {_signed(difference['estimate'])}, "
+                f"P(improvement) {improvement['estimate']:.2f}" + (f", Holm p {_fmt_p(p)})" if np.isfinite(p) else ")")
+            )
+            if not np.isfinite(p):
+                untested.append(facts)
+            elif p < ALPHA:
+                (better if improvement["estimate"] > 0.5 else worse).append(facts)
+            else:
+                unclear.append(facts)
     sentences = []
     if worse:
         sentences.append(f"Worse than `default` at the 5% level after Holm correction: {', '.join(worse)}.")
@@ -432,13 +485,18 @@ def render_ablations(
         f"Produced by `snakemake` from {' + '.join(f'`{f}`' for f in config_files)} (protocol `{name}`): "
         f"{len(summary)} MBPO runs, {seed_text} seeds per env and variant. Each ablation changes one thing about "
         "how rollouts use the model and is compared with MBPO's `default` in the same env, at the same "
-        f"env-step budget; final return = mean of the last {final_window} evaluations after the warm-up.",
+        f"env-step budget, on two numbers per run: its **final return** (the mean of its last {final_window} "
+        "evaluations after the warm-up: where it ends) and its **mean return over the run** (the mean of every "
+        "evaluation after the warm-up, up to the budget: how soon it got there, the area under its learning "
+        "curve over its length). Where every variant masters the task within the budget, final returns tie "
+        "and only the second tells them apart.",
         "",
         f"**Statistics**: IQM = interquartile mean over seeds ({trim_text}). Intervals are {conf} "
         "percentile-bootstrap CIs over seeds (two-sample, resampling each group, "
         "for the differences). P(variant > default): the probability that a random run of the variant beats a "
         "random `default` run (ties count half); its two-sided Mann-Whitney p-value is Holm-adjusted across the "
-        f"variants compared in that env (in parentheses). Every estimate, with its note: `{stats_path}`.",
+        "variants compared in that env, separately for each measure (in parentheses). Every estimate, with its "
+        f"note: `{stats_path}`.",
         "",
         "## The variants",
         "",
@@ -452,7 +510,7 @@ def render_ablations(
         out.append(f"| `{variant}` | {doc} | {keys or '(none)'} |")
     out.append("")
     for e in envs:
-        out += [f"## {our_env_id(e.env)}", "", *_env_table(e, stats, conf), ""]
+        out += [f"## {our_env_id(e.env)}", "", *_env_table(e, stats, conf), "", *_over_run_table(e, stats, conf), ""]
         if e.not_run:
             line = f"Not run on {our_env_id(e.env)}: {', '.join(f'`{v}`' for v in e.not_run)}."
             if e.not_run_identical:
