@@ -69,9 +69,7 @@ def hours_left(runs: list[RunStatus]) -> list[float | None]:
     left: list[float | None] = []
     for r in runs:
         env, algo, _ = r.group
-        siblings = next(
-            (same for group in (r.group, (env, algo, "default")) if (same := _at_budget(done.get(group, []), r))), []
-        )
+        siblings = _at_budget(done.get(r.group, []), r) or _at_budget(done.get((env, algo, "default"), []), r)
         if r.state == FINISHED:
             left.append(0.0)
         elif not r.target_steps:

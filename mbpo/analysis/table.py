@@ -333,7 +333,7 @@ def _distinct(runs: pd.DataFrame, column: str, fmt=str) -> str:
     keys = ["gym_id"] if (known.groupby("gym_id")[column].nunique() == 1).all() else ["gym_id", "algo", "variant"]
     groups: dict[Any, list[str]] = {}
     for key, group in known.groupby(keys, sort=False):
-        env, *algo_variant = key if isinstance(key, tuple) else (key,)
+        env, *algo_variant = key  # pandas >= 2: a tuple, also for one key
         if algo_variant:
             algo, variant = algo_variant
             env = f"{env} {ALGO_LABELS.get(algo, algo)}{'' if variant == 'default' else f' ({variant})'}"
