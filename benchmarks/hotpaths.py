@@ -110,12 +110,11 @@ def sac_sides(trees: dict[str, SimpleNamespace], spec, data, device, updates: in
     obs_dim, act_dim = data["obs"].shape[1], data["act"].shape[1]
     sides = {}
     for name, mbpo in trees.items():
-        variants = {name: False}
-        if device.type == "cuda" and "cuda_graph" in {f.name for f in dataclasses.fields(mbpo.sac.SACConfig)}:
-            variants[f"{name}+graph"] = True
+        has_graph = "cuda_graph" in {f.name for f in dataclasses.fields(mbpo.sac.SACConfig)}
+        variants = {name: False} | ({f"{name}+graph": True} if device.type == "cuda" and has_graph else {})
         for side, graph in variants.items():
             torch.manual_seed(0)
-            config = mbpo.sac.SACConfig(**({"cuda_graph": True} if graph else {}))
+            config = mbpo.sac.SACConfig(**({"cuda_graph": graph} if has_graph else {}))
             agent = mbpo.sac.SAC(
                 obs_dim, act_dim, -torch.ones(act_dim), torch.ones(act_dim), target_entropy(spec), config
             )

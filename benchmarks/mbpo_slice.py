@@ -11,13 +11,13 @@ time since the warm-up's row; ``overhead`` is what no phase clock covers (the lo
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.peers import worker_env
 from mbpo.rollout import rollout_length
 
 HOPPER_SCHEDULE = (20, 150, 1, 15)  # the paper preset's [e0, e1, k0, k1]
@@ -67,7 +67,7 @@ def run_slice(
             "--set", f"model.max_epochs={fit_epochs}", "--set", f"rollout_schedule=[0, 1, {k}, {k}]",
         ]  # fmt: skip
         command += [arg for kv in overrides for arg in ("--set", kv)]
-        env = {**os.environ, "PYTHONPATH": str(tree), "WANDB_MODE": "disabled"}
+        env = worker_env(tree)
         done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"slice at {size} in {tree} failed:\n{done.stderr[-3000:]}")

@@ -39,11 +39,18 @@ def landed_tree(ref: str):
         yield Path(tmp)
 
 
+def worker_env(tree: Path) -> dict[str, str]:
+    """This environment with ``tree`` first on the import path (kept: what ``PYTHONPATH`` already held) and
+    W&B off."""
+    path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "WANDB_MODE": "disabled"}
+
+
 def run_worker(script: str, args: list[str], tree: Path = ROOT, python: str = sys.executable) -> dict:
     """Run ``benchmarks/<script>`` with ``tree`` first on the import path; returns the JSON it writes."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         out = Path(tmp) / "result.json"
-        env = {**os.environ, "PYTHONPATH": str(tree), "WANDB_MODE": "disabled"}
+        env = worker_env(tree)
         command = [python, str(ROOT / "benchmarks" / script), *args, "--out", str(out)]
         done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, check=False)
         if done.returncode != 0:

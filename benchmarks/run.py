@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -70,15 +71,18 @@ def log(message: str) -> None:
 
 
 def measure_slices(settings: Settings, args: argparse.Namespace, old_tree: Path | None) -> dict[str, dict[int, Slice]]:
-    """Per buffer size, a slice of this checkout and (alternating) one of the landed commit."""
+    """Per buffer size, a slice of this checkout and (alternating) one of the landed commit; on CUDA this
+    checkout's slice is eager, like the landed commit's (the captured update gets slices of its own)."""
     out: dict[str, dict[int, Slice]] = {"new": {}, "old": {}}
-    trees = [("new", ROOT)] + ([("old", old_tree)] if old_tree else [])
+    eager = ("sac.cuda_graph=false",) if args.device == "cuda" else ()
+    trees = [("new", ROOT, eager)] + ([("old", old_tree, ())] if old_tree else [])
     for size in settings.sizes:
-        for name, tree in trees:
+        for name, tree, overrides in trees:
             log(f"MBPO slice at {size:,} transitions: {name}")
             out[name][size] = run_slice(
-                tree, size, settings.slice_steps, settings.slice_fit_epochs, args.device, args.threads
-            )
+                tree, size, settings.slice_steps, settings.slice_fit_epochs, args.device, args.threads,
+                overrides=overrides,
+            )  # fmt: skip
     return out
 
 
@@ -219,7 +223,7 @@ def hot_table(rows: list[tuple[str, dict, dict]], theirs: str) -> str:
     return report.table(["", "ours", theirs, "ours faster by (wall)", "(CPU time)"], body)
 
 
-def projection_section(projection: dict[str, dict], epochs_per_fit: float, threads: int) -> str:
+def projection_section(projection: dict[str, dict], epochs_per_fit: float, threads: int, graphed: bool) -> str:
     """Hours per phase; the model fit is linear in the epochs per refit, so it is given per epoch too."""
     rows = []
     for env, p in projection.items():
@@ -241,9 +245,10 @@ def projection_section(projection: dict[str, dict], epochs_per_fit: float, threa
         )
     header = ["env", "steps", "SAC updates", "rollouts", "env + eval + overhead", "model fit", "total", "env steps/s"]
     header += [f"total at {EARLY_EPOCHS_PER_FIT:g} epochs/refit"]
+    graph = ", the SAC update captured as a CUDA graph (the default on CUDA)" if graphed else ""
     return (
         f"### Projected full paper runs on this machine ({threads} thread(s) per run, {epochs_per_fit:g} epochs per "
-        "refit)\n\nThe model fit grows linearly with the epochs per refit (set by early stopping, not measured "
+        f"refit{graph})\n\nThe model fit grows linearly with the epochs per refit (set by early stopping, not measured "
         "here): each epoch per refit adds the hours in brackets. Early in a Hopper run of this code, refits took "
         f"20-135 epochs, hence the last column.\n\n" + report.table(header, rows)
     )
@@ -308,13 +313,15 @@ def gpu_section(raw: dict, hot: dict | None, slices: dict[str, dict[int, Slice]]
         return f"Skipped: no CUDA device here (torch {raw['machine']['torch']}: torch.cuda.is_available() is False)."
     if raw["device"] != "cuda":
         return f"CUDA is available ({gpu}): `python -m benchmarks --device cuda` measures it."
-    text = "Every section above ran on the GPU."
+    text = (
+        "Every section above ran on the GPU. Section 1's slices use the eager SAC update (`--set "
+        "sac.cuda_graph=false`); the projections use the update replayed as one captured CUDA graph, a run's default "
+        "on CUDA."
+    )
     if hot is not None and "new+graph" in hot.get("sac_update", {}):
         eager, graph = hot["sac_update"]["new"], hot["sac_update"]["new+graph"]
-        text += (
-            " The SAC update replayed as one captured CUDA graph (`--set sac.cuda_graph=true`) against the eager "
-            "update:\n\n" + hot_table([("one SAC update", graph, eager)], "eager")
-        )
+        text += " The captured update against the eager one:\n\n"
+        text += hot_table([("one SAC update", graph, eager)], "eager")
     rows = []
     for size, graphed in slices.get("graph", {}).items():
         eager_total = sum(per_1000(slices["new"][size], epochs, eval_s).values())
@@ -460,8 +467,8 @@ def measure(args: argparse.Namespace, settings: Settings, skip: set[str], argv: 
     raw["env_costs"] = {"hopper": env_step_costs("hopper", 500, device)}
 
     slices: dict[str, dict[int, Slice]] = {"new": {}, "old": {}}
-    with landed_tree(args.baseline) as old_tree:
-        old = None if "old" in skip else old_tree
+    # Skipping "old" needs no git history (a copied tree, e.g. on a GPU machine, has none).
+    with nullcontext() if "old" in skip else landed_tree(args.baseline) as old:
         if "slices" not in skip:
             slices = measure_slices(settings, args, old)
             if args.device == "cuda":  # the captured SAC update on the same slices
@@ -521,8 +528,11 @@ def render(raw: dict, epochs_per_fit: float) -> str:
         projection = {}
         for env, env_hot in raw["projection_hot"].items():
             costs = unit_costs(env_hot, env_costs[env], overhead_per_step)
+            if "new+graph" in env_hot["sac_update"]:  # on CUDA a run's default update is the captured one
+                costs = replace(costs, sac_update=env_hot["sac_update"]["new+graph"]["median_s"])
             projection[env] = {"seconds": project_seconds(env, costs, epochs_per_fit)}
-        sections.append(projection_section(projection, epochs_per_fit, raw["machine"]["threads"]))
+        graphed = any("new+graph" in h["sac_update"] for h in raw["projection_hot"].values())
+        sections.append(projection_section(projection, epochs_per_fit, raw["machine"]["threads"], graphed))
     if mbrl is not None:
         sections.append("## 2. Dynamics model vs mbrl-lib 0.2.0\n\n" + mbrl_section(mbrl, hot))
     if hot is not None and "sb3" in hot["sac_update"]:

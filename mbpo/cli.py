@@ -136,6 +136,7 @@ def run_train(args: argparse.Namespace) -> None:
         device = resolve_device(cfg.device)
     except RuntimeError as err:
         raise ConfigError(f"device {cfg.device!r}: {err}") from None
+    cfg = cfg.on_device(device.type)
     with hold(args.out):
         plan = plan_run(cfg, args.out, device.type, restart=args.restart)
         if plan.finished:

@@ -83,6 +83,13 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
 
+    def on_device(self, device_type: str) -> Config:
+        """This config with what was left to the device decided, as the run records it: ``sac.cuda_graph``
+        None becomes whether the run is on CUDA."""
+        if self.sac.cuda_graph is not None:
+            return self
+        return dataclasses.replace(self, sac=dataclasses.replace(self.sac, cuda_graph=device_type == "cuda"))
+
     @property
     def target_entropy(self) -> float:
         """SAC's entropy target: ``sac.target_entropy`` (always set by `resolve`), else the preset's."""

@@ -5,10 +5,11 @@ launch-bound at batch 256); replaying a captured graph removes the launches. The
 "whole-network capture" (`torch.cuda.graph`): static input tensors, a few warm-up steps on a side stream
 (they create the optimizers' state and the cuBLAS workspaces), then one captured step.
 
-The warm-up steps are real steps on the first batch, so the module's parameters and the optimizers'
-state are put back (in place: the graph records addresses) before the capture; the run goes on as if
-they never happened, except for the random stream (graph replays draw their own Philox offsets), so a
-graphed run is the same algorithm as an eager one but not the same numbers.
+The warm-up steps are real steps on the first batch, so the module's parameters, the optimizers' state
+and the random generators are put back (in place: the graph records addresses) before the capture; the
+run goes on as if they never happened. That matters for resume: a resumed run captures again, and warm-up
+draws would shift its random stream away from the uninterrupted run's. A graphed run is the same algorithm
+as an eager one, not the same numbers (capturable Adam computes its step on the device).
 
 Requirements: CUDA tensors only; a step with static shapes and no host synchronisation; fused (or
 capturable) Adam optimizers, switched to ``capturable``; optimizer state must not be *replaced* after the
@@ -64,7 +65,7 @@ class GraphedStep:
         before = TrainingState.take(self.module, self.optimizers)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+        with torch.random.fork_rng(devices=[inputs[0].device], device_type="cuda"), torch.cuda.stream(side):
             for _ in range(WARMUP_STEPS):
                 self.step(*self.inputs)
         torch.cuda.current_stream().wait_stream(side)

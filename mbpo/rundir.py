@@ -53,17 +53,17 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+def config_differences(saved: dict[str, Any], current: dict[str, Any], device_type: str) -> list[str]:
     """``"key: saved → current"`` for every key (dotted) whose value differs, except those a resume may
     change.
 
-    The saved config is first resolved by this code, so a key added to the package since the run began
-    takes its default (which, by the golden-run tests, reproduces what the run did before the key
-    existed): a run survives an upgrade unless a value it ran with would now differ. A key that this code
-    no longer knows counts as a difference.
+    The saved config is first resolved by this code (on ``device_type``, as ``current`` was), so a key
+    added to the package since the run began takes its default (which, by the golden-run tests, reproduces
+    what the run did before the key existed): a run survives an upgrade unless a value it ran with would
+    now differ. A key that this code no longer knows counts as a difference.
     """
     with contextlib.suppress(ConfigError):  # e.g. a removed key: the comparison below names it
-        saved = resolve(saved).to_dict()
+        saved = resolve(saved).on_device(device_type).to_dict()
     old, new = flatten(saved), flatten(current)
     missing = "(absent)"
     return [
@@ -165,7 +165,7 @@ def plan_run(cfg: Config, out_dir: Path, device_type: str, restart: bool = False
         )
         if restart or not finished_there:  # nothing to keep: a run that never reached its first checkpoint
             return RunDirPlan()
-        differences = config_differences(saved_config, current)
+        differences = config_differences(saved_config, current, device_type)
         if differences:
             raise RunDirError(
                 f"{out_dir}: this run finished with another config; differing keys: {'; '.join(differences)}. "
@@ -175,7 +175,7 @@ def plan_run(cfg: Config, out_dir: Path, device_type: str, restart: bool = False
 
     checkpoint = load_checkpoint(checkpoint_path)
     _check_identity(checkpoint["config"], checkpoint_path, cfg)
-    differences = config_differences(checkpoint["config"], current)
+    differences = config_differences(checkpoint["config"], current, device_type)
     if differences:
         raise RunDirError(
             f"{checkpoint_path}: the config differs from the checkpoint's; differing keys: {'; '.join(differences)}. "

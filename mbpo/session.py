@@ -243,6 +243,7 @@ def open_session(cfg: Config, out_dir: str | Path, extra_columns: tuple[str, ...
     until `Session.start`."""
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
+    cfg = cfg.on_device(device.type)  # what the run does on this device is what config.yaml records
     env, eval_env = make_env(cfg.env, cfg.env_dynamics), make_env(cfg.env, cfg.env_dynamics)
     eval_env.reset(seed=cfg.seed + EVAL_SEED_OFFSET)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]

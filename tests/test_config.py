@@ -36,6 +36,16 @@ def test_resolved_config_round_trips_through_its_dict():
     assert resolve(cfg.to_dict()) == cfg
 
 
+def test_the_cuda_graph_is_left_to_the_device_and_recorded_as_decided():
+    """None ("on for CUDA") never reaches config.yaml: a CPU run records false, so its config compares equal
+    to the runs that recorded false before the default changed (resume, tests/test_resume.py)."""
+    cfg = resolve({"env": "hopper"})
+    assert cfg.sac.cuda_graph is None
+    assert cfg.on_device("cpu").sac.cuda_graph is False and cfg.on_device("cuda").sac.cuda_graph is True
+    eager = resolve({"env": "hopper"}, parse_set(["sac.cuda_graph=false"]))
+    assert eager.on_device("cuda") == eager
+
+
 @pytest.mark.parametrize(
     ("layer", "message"),
     [

@@ -142,7 +142,7 @@ def test_training_state_undoes_warmup_updates_exactly():
 
 def test_cuda_graph_option_leaves_cpu_updates_eager_and_unchanged():
     batch = _fixed_batch()
-    eager = make_agent()
+    eager = make_agent(config=SACConfig(hidden_sizes=(32, 32), cuda_graph=False))
     graphed = make_agent(config=SACConfig(hidden_sizes=(32, 32), cuda_graph=True))
     for _ in range(3):
         torch.manual_seed(1)
