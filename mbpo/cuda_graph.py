@@ -9,7 +9,8 @@ The warm-up steps are real steps on the first batch, so the module's parameters,
 and the random generators are put back (in place: the graph records addresses) before the capture; the
 run goes on as if they never happened. That matters for resume: a resumed run captures again, and warm-up
 draws would shift its random stream away from the uninterrupted run's. A graphed run is the same algorithm
-as an eager one, not the same numbers (capturable Adam computes its step on the device).
+as an eager one; the same numbers are not promised (capturable Adam is another kernel path, and
+tests/test_cuda.py compares the two to 1e-4, not bit for bit).
 
 Requirements: CUDA tensors only; a step with static shapes and no host synchronisation; fused (or
 capturable) Adam optimizers, switched to ``capturable``; optimizer state must not be *replaced* after the
