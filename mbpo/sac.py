@@ -232,5 +232,11 @@ class SAC(nn.Module):
         return {name: getattr(self, name).state_dict() for name in ("actor_optim", "critic_optim", "alpha_optim")}
 
     def load_optimizer_state_dict(self, state: dict) -> None:
+        """Load the optimizers' state (a checkpoint, or the guards' snapshot after a non-finite update).
+
+        Loading gives the optimizers new state tensors, which a captured update would never see (it replays
+        on the old addresses), so the capture is dropped and the next update captures again.
+        """
         for name, opt_state in state.items():
             getattr(self, name).load_state_dict(opt_state)
+        self._graphed = None

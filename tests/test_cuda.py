@@ -7,6 +7,7 @@ repeat and resume with every tensor on the device. Run on a GPU machine: ``pytes
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -45,12 +46,15 @@ def _batches(n: int) -> list[Batch]:
     ]
 
 
-def test_the_captured_sac_update_does_the_eager_updates_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("rewind", [False, True], ids=["straight", "rewound-as-the-guards-do"])
+def test_the_captured_sac_update_does_the_eager_updates_arithmetic(monkeypatch: pytest.MonkeyPatch, rewind) -> None:
     """Same start, same batches, same policy noise: a graph that kept its warm-up steps, captured a stale
-    input or lost the optimizers' state would drift from the eager agent at the first update.
+    input or lost the optimizers' state would drift from the eager agent at the first update. Rewound
+    (weights and optimizer state loaded from a snapshot, as `mbpo.guards` does after a non-finite update), a
+    graph still replaying on the optimizers' old state tensors would drift after the rewind.
 
-    The noise is the one thing a graph draws differently (its replays take their own Philox offsets), so
-    both agents get one fixed noise tensor instead of ``torch.randn``'s draws.
+    The noise is the one thing a graph may draw differently, so both agents get one fixed noise tensor
+    instead of ``torch.randn``'s draws.
     """
     batches = _batches(UPDATES)
     noise = torch.randn(BATCH, ACT, device=CUDA, generator=torch.Generator(device=CUDA).manual_seed(2))
@@ -61,7 +65,14 @@ def test_the_captured_sac_update_does_the_eager_updates_arithmetic(monkeypatch: 
 
     eager, graphed = _agent(cuda_graph=False), _agent(cuda_graph=True)
     monkeypatch.setattr(torch, "randn", fixed_noise)
+    snapshots = []
     for step, batch in enumerate(batches):
+        if rewind and step == 5:
+            snapshots = [copy.deepcopy((a.state_dict(), a.optimizer_state_dict())) for a in (eager, graphed)]
+        if rewind and step == 12:
+            for agent, (weights, optim) in zip((eager, graphed), snapshots, strict=True):
+                agent.load_state_dict(weights)
+                agent.load_optimizer_state_dict(optim)
         want, got = eager.update(batch), graphed.update(batch)
         for key in want:
             torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-6, msg=f"{key} at update {step}")

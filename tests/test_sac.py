@@ -153,6 +153,15 @@ def test_cuda_graph_option_leaves_cpu_updates_eager_and_unchanged():
     assert graphed._graphed is None
 
 
+def test_loading_optimizer_state_drops_a_captured_update():
+    """A captured update replays on the optimizers' old state tensors; after a load it must capture again
+    (the behaviour itself is checked on a GPU: tests/test_cuda.py, rewound-as-the-guards-do)."""
+    agent = make_agent()
+    agent._graphed = object()  # stands in for a capture: this test runs without CUDA
+    agent.load_optimizer_state_dict(agent.optimizer_state_dict())
+    assert agent._graphed is None
+
+
 def test_graphed_step_refuses_cpu_tensors():
     from mbpo.cuda_graph import GraphedStep
 
