@@ -106,17 +106,23 @@ def test_interrupted_outputs_are_the_logs_of_the_runs_in_progress(tmp_path: Path
     going = make_run(tmp_path, "ip/mbpo/default/seed0", 3000, [(1000, 60.0)], ckpt=True)
     lost = make_run(tmp_path, "ip/mbpo/default/seed1", 3000, [(1000, 60.0)])  # no checkpoint: it starts over
     fresh = tmp_path / "ip/mbpo/default/seed2"
-    runs = [run_status(done), run_status(going), run_status(lost), run_status(fresh, 3000)]
-    assert interrupted_outputs(runs) == [going / "metrics.csv", lost / "metrics.csv"]
+    killed = checkpoint_only_run(tmp_path / "ip/mbpo/default/seed3", steps=3000)  # Snakemake deleted its logs
+    runs = [run_status(done), run_status(going), run_status(lost), run_status(fresh, 3000), run_status(killed, 3000)]
+    assert interrupted_outputs(runs) == [going / "metrics.csv", lost / "metrics.csv", killed / "metrics.csv"]
 
 
-def test_an_interrupted_run_whose_logs_snakemake_deleted_is_read_from_its_checkpoint(tmp_path: Path) -> None:
-    run = tmp_path / "hopper/mbpo/default/seed0"
+def checkpoint_only_run(run: Path, steps: int) -> Path:
+    """A run killed under Snakemake, which deleted its logs: only its checkpoint is left, at env step 2000."""
     run.mkdir(parents=True)
     rows = [{"env_step": 1000, "wall_time_s": 3600.0, "eval/warmup": 0}, {"env_step": 2000, "wall_time_s": 7200.0}]
     log = {"columns": ["env_step", "wall_time_s"], "rows": rows}
-    state = {"format": FORMAT, "version": VERSION, "log": log, "config": {"steps": 5000}}
+    state = {"format": FORMAT, "version": VERSION, "log": log, "config": {"steps": steps}}
     torch.save(state, run / CHECKPOINT_NAME)
+    return run
+
+
+def test_an_interrupted_run_whose_logs_snakemake_deleted_is_read_from_its_checkpoint(tmp_path: Path) -> None:
+    run = checkpoint_only_run(tmp_path / "hopper/mbpo/default/seed0", steps=5000)
     status = run_status(run, planned_steps=9999)
     assert (status.state, status.env_step, status.target_steps, status.hours) == (IN_PROGRESS, 2000, 5000, 2.0)
     assert status.seconds_per_step == pytest.approx(3.6)

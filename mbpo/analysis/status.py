@@ -195,11 +195,12 @@ def finished_files(runs: list[RunStatus]) -> list[Path]:
 
 
 def interrupted_outputs(runs: list[RunStatus]) -> list[Path]:
-    """The ``metrics.csv`` of every run in progress that has one: what to pass to Snakemake's ``--forcerun``
-    when relaunching with nothing training. Snakemake knows an interrupted job only from its own metadata,
-    which a fresh checkout lacks: it would take such a run for finished. Forced, the job resumes from its
-    checkpoint (or, without one, starts over)."""
-    return [r.run_dir / "metrics.csv" for r in runs if r.state == IN_PROGRESS and (r.run_dir / "metrics.csv").is_file()]
+    """The ``metrics.csv`` of every run in progress, present or not: what a relaunch with nothing training
+    passes to Snakemake's ``--forcerun`` and ``--prioritize``. Snakemake knows an interrupted job only from its
+    own metadata, which a fresh checkout lacks: it would take a run whose log is there for finished. Forced,
+    the job resumes from its checkpoint (or, without one, starts over). A run whose log Snakemake deleted
+    when its job was killed reruns anyway, but without `--prioritize` two new runs started before it."""
+    return [r.run_dir / "metrics.csv" for r in runs if r.state == IN_PROGRESS]
 
 
 def _fmt(value: float | None, spec: str) -> str:
