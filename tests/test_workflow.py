@@ -29,14 +29,14 @@ def workflow(tmp_path: Path) -> Path:
 
 
 def snakemake(
-    workdir: Path, *targets: str, configfile: str | None = None, dry_run: bool = True
+    workdir: Path, *args: str, configfile: str | None = None, dry_run: bool = True
 ) -> subprocess.CompletedProcess:
-    """A dry run (or, with ``dry_run=False``, a real one on 2 cores); `--configfile` goes last because it
-    takes every following word as a file."""
+    """A dry run (or, with ``dry_run=False``, a real one on 2 cores) of the targets and options in `args`;
+    `--configfile` (one file, or several separated by spaces) goes last: it takes every following word."""
     mode = ["--dry-run", "--printshellcmds", "--cores", "8"] if dry_run else ["--cores", "2"]
-    extra = ["--configfile", configfile] if configfile else []
+    extra = ["--configfile", *configfile.split()] if configfile else []
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", *mode, *targets, *extra],
+        [sys.executable, "-m", "snakemake", *mode, *args, *extra],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -121,6 +121,16 @@ def test_cpu_protocol_gives_budgets_per_algorithm_and_seeds_per_env(workflow: Pa
     for (env, algo), steps in budgets.items():
         mine = [c for c in commands if f"--env {env} --algo {algo} " in c]
         assert mine and all(f"--steps {steps} " in c and "reports/cpu/results/runs/" in c for c in mine)
+
+
+def test_cpu_hopper_seeds_layer_adds_two_seeds_to_each_hopper_group_only(workflow: Path) -> None:
+    """Snakemake merges a layer's `seeds` into cpu.yaml's per env: InvertedPendulum keeps its 7."""
+    result = snakemake(workflow, "all", configfile="config/cpu.yaml config/cpu-hopper-seeds.yaml")
+    groups = [("mbpo", "default"), ("sac", "default"), ("sac", "mbpo-entropy")]
+    assert {key: n for key, n in planned_runs(result).items() if key[1:] in groups} == {
+        **{("invertedpendulum", algo, variant): 7 for algo, variant in groups},
+        **{("hopper", algo, variant): 5 for algo, variant in groups},
+    }
 
 
 def test_seeds_per_env_must_cover_every_env(workflow: Path) -> None:
@@ -263,6 +273,13 @@ def test_deleting_one_run_retrains_exactly_that_run(workflow: Path) -> None:
     pages = sorted(name for name in added if name.startswith("seed"))
     assert pages == ["seed0.html", "seed0.html", "seed1.html", "seed1.html"]  # one provenance page per run
     assert (workflow / "reports/report.html").stat().st_size > 100_000
+
+    # A seed added to the config after the table was built, as config/cpu-hopper-seeds.yaml adds Hopper's: `all`
+    # trains its runs under `--rerun-triggers mtime` too, which ignores the analysis rules' `stale_runs` param.
+    (workflow / "more_seeds.yaml").write_text("seeds: [0, 1, 2]\n")
+    planned = snakemake(workflow, "all", "--rerun-triggers", "mtime", configfile="tiny.yaml more_seeds.yaml")
+    assert job_counts(planned) == {"train": 3, **ANALYSIS, "ablations": 1, "all": 1}
+    assert set(re.findall(r"wildcards: .*variant=(.*), seed=2", planned.stdout)) == {"default", "no-termination"}
 
     # A fresh clone of committed run logs (config/cpu.yaml's evidence): no Snakemake metadata, every file's
     # time the checkout's. The table is rebuilt from the logs; no run is retrained.
