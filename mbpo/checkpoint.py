@@ -12,7 +12,6 @@ either the old checkpoint or the new one, never a torn file.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 from gymnasium.envs.mujoco import MujocoEnv
 
+from mbpo.atomic import write_atomic
 from mbpo.buffer import ReplayBuffer
 from mbpo.failpoints import fault_point
 
@@ -39,47 +39,6 @@ _MJ_INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and what is wrong with it."""
-
-
-# ---------------------------------------------------------------------------------------------- files
-
-
-def temporary_path(path: Path) -> Path:
-    """Where ``path`` is written before the rename (same directory, so the rename is atomic)."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete temporary files of ``path`` left by a process killed mid-write."""
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        stale.unlink(missing_ok=True)
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (a no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, write: Any, binary: bool = True) -> None:
-    """Create or replace ``path`` atomically: ``write(file)`` fills a temporary file, then it is renamed."""
-    tmp = temporary_path(path)
-    try:
-        with open(tmp, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
 
 
 def save_checkpoint(state: Checkpoint, path: Path) -> None:

@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from mbpo.atomic import write_atomic
+
 FILENAME = "provenance.yaml"
 PACKAGES = ("torch", "gymnasium", "mujoco", "numpy", "mbpo-bench")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the checkout (or site-packages) holding `mbpo/`
@@ -150,8 +152,6 @@ def read_provenance(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 def _dump(run_dir: Path, record: dict[str, Any]) -> None:
-    from mbpo.checkpoint import write_atomic  # torch and MuJoCo: only where a run is written
-
     run_dir.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(record, sort_keys=False)
     write_atomic(run_dir / FILENAME, lambda f: f.write(text), binary=False)  # a reader never sees half a file

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mbpo.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, remove_stale_temporaries
+from mbpo.atomic import remove_stale_temporaries
+from mbpo.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint
 from mbpo.config import Config, ConfigError, load_yaml, resolve
 from mbpo.provenance import FILENAME as PROVENANCE
 from mbpo.runlog import write_outputs

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import yaml
 
-from mbpo.checkpoint import write_atomic
+from mbpo.atomic import write_atomic
 from mbpo.config import Config
 from mbpo.failpoints import fault_point
 from mbpo.provenance import mark_finished, mark_resumed, read_provenance, write_provenance

@@ -5,7 +5,7 @@ import os
 import shlex
 from pathlib import Path
 
-from mbpo.config import preset
+from mbpo.presets import preset
 from mbpo.variants import variants_for
 
 RESULTS = config["results_dir"]

@@ -1,7 +1,8 @@
 import pytest
 
 from mbpo.cli import main
-from mbpo.config import PRESETS, ConfigError, parse_set, resolve
+from mbpo.config import ConfigError, parse_set, resolve
+from mbpo.presets import PRESETS
 
 
 def test_presets_follow_the_official_configs():

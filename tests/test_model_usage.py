@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mbpo.cli import main
-from mbpo.config import PRESETS, ConfigError, resolve
+from mbpo.config import ConfigError, resolve
 from mbpo.model_usage import (
     PENALTY_COLUMNS,
     TERMINATION_COLUMNS,
@@ -20,6 +20,7 @@ from mbpo.model_usage import (
     rollout_termination,
     usage_columns,
 )
+from mbpo.presets import PRESETS
 from mbpo.rollout import rollout_length
 from mbpo.termination import termination_fn
 from tests.golden import read_without_timing

@@ -34,17 +34,19 @@ CLUSTER = ROOT / "tests/integration/slurm/cluster.sh"
 PROFILE = ROOT / "tests/integration/slurm/profile"
 CANNOT_HOST = 3  # cluster.sh's exit status where the machine cannot host the cluster
 
-# The smoke protocol cut to one env (both algorithms, the schema's minimum of two seeds): 4 runs of seconds.
+# The smoke protocol cut to one env (both algorithms, the schema's minimum of two seeds): 4 runs of seconds,
+# each twice the smoke's length, so that the run killed below is still running when the kill lands.
 CONFIG = {
     "envs": ["hopper"],
     "seeds": [0, 1],
+    "steps": {"hopper": 2000},
     "ablations": {"hopper": []},  # the smoke config's one-seed ablations are not what this test is about
     "results_dir": "results",
     "reports_dir": "reports",
 }
 RUNS = [("hopper", algo, "default", seed) for algo in ("mbpo", "sac") for seed in (0, 1)]
 # The run to kill, once its log has a row at or past this env step (after learning began: the smoke
-# warm-up is 500 steps, evaluations every 500, the run ends at 2000).
+# warm-up is 500 steps, evaluations every 250, the run ends at 2000).
 KILLED_RUN = ("hopper", "mbpo", "default", 1)
 KILL_AFTER_STEP = 1000
 SMOKE_EPOCH = 250  # config/smoke.yaml's MBPO epoch_length: one checkpoint per epoch

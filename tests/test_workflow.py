@@ -92,9 +92,9 @@ def test_smoke_protocol_plans_16_runs_and_each_ablation_with_overrides(workflow:
     ablations = {v: n for (env, algo, v), n in planned_runs(result).items() if algo == "mbpo" and v != "default"}
     assert ablations == dict.fromkeys(HOPPER_ABLATIONS, 1)  # every MBPO ablation of the registry, once, on Hopper
     command = next(line for line in result.stdout.splitlines() if "mbpo train --env ant --algo mbpo" in line)
-    assert "--steps 2000" in command and "--set model_train_freq=250" in command
+    assert "--steps 1000" in command and "--set model_train_freq=250" in command
     assert "--set diagnostics.every=1" in command
-    assert "'rollout_schedule=[1, 5, 1, 3]'" in command
+    assert "'rollout_schedule=[0, 1, 1, 3]'" in command
     assert "results/smoke/runs/ant/mbpo" in command
 
 

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mbpo.checkpoint import write_atomic
+from mbpo.atomic import write_atomic
 
 if TYPE_CHECKING:  # pandas costs ~1 s to import: `mbpo train`, which registers these commands, never needs it
     import pandas as pd
