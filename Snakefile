@@ -37,12 +37,12 @@ include: "rules/diagnostics.smk"
 include: "rules/status.smk"
 
 
-# The runs themselves are inputs too: a run added to the config after the table was built (a new seed) is a
+# The runs themselves are inputs too: a run added to the config after its report was built (a new seed) is a
 # missing file under up-to-date targets, which Snakemake only builds when something asks for it directly
 # (snakemake/snakemake#1978); the analysis rules' `stale_runs` param does not help under `--rerun-triggers mtime`.
 rule all:
     input:
-        RUN_METRICS,
+        list(dict.fromkeys([*RUN_METRICS, *(f"{run_dir}/metrics.csv" for run_dir in ABLATION_RUN_DIRS)])),
         TABLE,
         TABLE_HTML,
         FIGURES,
