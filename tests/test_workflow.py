@@ -17,6 +17,8 @@ ENVS = ["hopper", "walker2d", "halfcheetah", "ant"]
 ANALYSIS = {"aggregate": 1, "stats": 1, "table": 1, "figures": 1, "run_pages": 1}
 HOPPER_ABLATIONS = ["penalty", "penalty-0.5", "penalty-2", "learned-termination", "no-termination", "fixed-k1"]
 HOPPER_ABLATIONS += ["fixed-kmax"]
+# config/cpu.yaml's (algo, variant) groups: MBPO, SAC as published, SAC with MBPO's settings.
+CPU_GROUPS = [("mbpo", "default"), ("sac", "default"), ("sac", "mbpo-entropy")]
 
 
 @pytest.fixture
@@ -104,11 +106,10 @@ def test_cpu_protocol_gives_budgets_per_algorithm_and_seeds_per_env(workflow: Pa
     `default` runs of those seeds (already planned)."""
     result = snakemake(workflow, "all", configfile="config/cpu.yaml")
     assert job_counts(result) == {"train": 45, **ANALYSIS, "ablations": 1, "all": 1}
-    groups = [("mbpo", "default"), ("sac", "default"), ("sac", "mbpo-entropy")]
     ablations = ["no-termination", "learned-termination", "penalty"]
     assert planned_runs(result) == {
-        **{("invertedpendulum", algo, variant): 7 for algo, variant in groups},
-        **{("hopper", algo, variant): 3 for algo, variant in groups},
+        **{("invertedpendulum", algo, variant): 7 for algo, variant in CPU_GROUPS},
+        **{("hopper", algo, variant): 3 for algo, variant in CPU_GROUPS},
         **{("invertedpendulum", "mbpo", variant): 5 for variant in ablations},
     }
     commands = [line for line in result.stdout.splitlines() if "mbpo train" in line]
@@ -126,10 +127,9 @@ def test_cpu_protocol_gives_budgets_per_algorithm_and_seeds_per_env(workflow: Pa
 def test_cpu_hopper_seeds_layer_adds_two_seeds_to_each_hopper_group_only(workflow: Path) -> None:
     """Snakemake merges a layer's `seeds` into cpu.yaml's per env: InvertedPendulum keeps its 7."""
     result = snakemake(workflow, "all", configfile="config/cpu.yaml config/cpu-hopper-seeds.yaml")
-    groups = [("mbpo", "default"), ("sac", "default"), ("sac", "mbpo-entropy")]
-    assert {key: n for key, n in planned_runs(result).items() if key[1:] in groups} == {
-        **{("invertedpendulum", algo, variant): 7 for algo, variant in groups},
-        **{("hopper", algo, variant): 5 for algo, variant in groups},
+    assert {key: n for key, n in planned_runs(result).items() if key[1:] in CPU_GROUPS} == {
+        **{("invertedpendulum", algo, variant): 7 for algo, variant in CPU_GROUPS},
+        **{("hopper", algo, variant): 5 for algo, variant in CPU_GROUPS},
     }
 
 
