@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.peers import worker_env
-from mbpo.rollout import rollout_length
+from mbpo.schedule import rollout_length
 
 HOPPER_SCHEDULE = (20, 150, 1, 15)  # the paper preset's [e0, e1, k0, k1]
 WARMUP = 5000  # the paper's random warm-up; epochs count from its end

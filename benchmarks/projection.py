@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 from mbpo.config import Config, resolve
-from mbpo.rollout import rollout_length
+from mbpo.schedule import rollout_length
 
 
 @dataclass(frozen=True)

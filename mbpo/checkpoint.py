@@ -24,6 +24,7 @@ from gymnasium.envs.mujoco import MujocoEnv
 
 from mbpo.atomic import write_atomic
 from mbpo.buffer import ReplayBuffer
+from mbpo.errors import UserError
 from mbpo.failpoints import fault_point
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -37,7 +38,7 @@ Checkpoint = dict[str, Any]
 _MJ_INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used; the message names the file and what is wrong with it."""
 
 

@@ -9,18 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mbpo.analysis.cli import register as register_analysis
-from mbpo.checkpoint import CheckpointError
-from mbpo.config import ALGOS, Config, ConfigError, load_yaml, parse_set, resolve
 from mbpo.envs import env_spec
-from mbpo.guards import NumericalError
-from mbpo.rundir import RunDirError, discard_checkpoint, hold, plan_run, remove_temporaries, restore_outputs
-from mbpo.runtime import configure_threads, resolve_device
+from mbpo.errors import ConfigError, UserError
+from mbpo.presets import ALGOS
 
-# What a command may fail with for a reason the user can fix: one line, no traceback, exit status 1.
-USER_ERRORS = (ConfigError, RunDirError, CheckpointError, NumericalError)
+if TYPE_CHECKING:  # the training stack (torch, MuJoCo) is imported by `mbpo train` only, not by analysis commands
+    from mbpo.config import Config
 
 
 def positive_int(text: str) -> int:
@@ -126,6 +123,10 @@ def check_config_file_agrees(path: Path, data: dict[str, Any], flags: dict[str, 
 
 def run_train(args: argparse.Namespace) -> None:
     """Check everything first (config, run directory, checkpoint), then train, resume or do nothing."""
+    from mbpo.config import load_yaml, parse_set, resolve
+    from mbpo.rundir import discard_checkpoint, hold, plan_run, remove_temporaries, restore_outputs
+    from mbpo.runtime import configure_threads, resolve_device
+
     flags = {k: getattr(args, k) for k in ("env", "algo", "variant", "seed", "steps", "device")}
     flags = {k: v for k, v in flags.items() if v is not None}
     config_file = load_yaml(args.config) if args.config else {}
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         args.handler(args)
     except ConfigError as err:
         sys.exit(f"mbpo {args.command}: config error: {err}")
-    except USER_ERRORS as err:
+    except UserError as err:
         sys.exit(f"mbpo {args.command}: {err}")
     except OSError as err:  # e.g. an --out that cannot be created or written
         where = f"{err.filename}: " if err.filename else ""

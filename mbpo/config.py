@@ -24,14 +24,14 @@ import yaml
 
 from mbpo.diagnostics.config import DiagnosticsConfig
 from mbpo.envs import ENV_DYNAMICS, ENV_SPECS, env_spec
+from mbpo.errors import ConfigError
 from mbpo.model_usage import validate_usage
 from mbpo.models.ensemble import EnsembleConfig
 from mbpo.models.termination_net import TerminationNetConfig
-from mbpo.presets import preset
+from mbpo.presets import ALGOS, preset
 from mbpo.sac import SACConfig
 from mbpo.variants import get_variant
 
-ALGOS = ("sac", "mbpo")
 DEVICES = ("auto", "cpu", "cuda")
 WANDB_MODES = ("offline", "online", "disabled")
 
@@ -97,10 +97,6 @@ class Config:
         if self.sac.target_entropy is not None:
             return self.sac.target_entropy
         return preset(self.env, self.algo)["sac"]["target_entropy"]
-
-
-class ConfigError(ValueError):
-    """A config value or key that cannot run; the message names it and what is allowed."""
 
 
 def _plain(value: Any) -> Any:

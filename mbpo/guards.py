@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from mbpo.buffer import Batch
+from mbpo.errors import UserError
 from mbpo.failpoints import fault_point, fault_point_in_forward
 from mbpo.sac import SAC
 
@@ -54,7 +55,7 @@ def finite_rows(batch: Batch) -> Batch:
     return Batch(*(x[finite] for x in batch))
 
 
-class NumericalError(RuntimeError):
+class NumericalError(UserError, RuntimeError):
     """Training kept producing non-finite numbers; the message says where and how often."""
 
 

@@ -15,12 +15,12 @@ The training loop asks this module for its components, so that with the defaults
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from mbpo.models.termination_net import TerminationNet
+from mbpo.schedule import LONGEST, fixed_length
 from mbpo.termination import TerminationFn, termination_fn
 from mbpo.uncertainty import UNCERTAINTIES, RewardPenalty
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from mbpo.config import Config
 
 TERMINATIONS = ("static", "learned", "none")
-LONGEST = "max"  # rollout_fixed_length: the schedule's largest k
 
 PENALTY_COLUMNS = ("rollout/uncertainty", "rollout/penalty", "rollout/penalty_share")
 TERMINATION_COLUMNS = (
@@ -41,32 +40,11 @@ TERMINATION_COLUMNS = (
 )
 
 
-def fixed_length(schedule: tuple[int, int, int, int], fixed: int | str | None) -> int | None:
-    """The k that ``rollout_fixed_length = fixed`` rolls at every epoch; None: follow ``schedule``."""
-    if fixed is None:
-        return None
-    return max(schedule[2], schedule[3]) if fixed == LONGEST else int(fixed)
-
-
 def rollout_schedule(cfg: Config) -> tuple[int, int, int, int]:
     """The ``[e0, e1, k0, k1]`` schedule the run follows: ``rollout_schedule``, or a constant one when
     ``rollout_fixed_length`` is set (``[0, 0, k, k]`` gives k at every epoch)."""
     k = fixed_length(cfg.rollout_schedule, cfg.rollout_fixed_length)
     return cfg.rollout_schedule if k is None else (0, 0, k, k)
-
-
-def rollout_lengths(cfg: Mapping[str, Any]) -> list[int]:
-    """The k of each epoch a run reaches (epoch 0 starts when the warm-up ends), from a resolved config
-    as a dict (`Config.to_dict`, or a run's ``config.yaml``; a missing ``rollout_fixed_length`` is None)."""
-    from mbpo.rollout import rollout_length  # mbpo.rollout imports mbpo.config, which imports this module
-
-    schedule = tuple(cfg["rollout_schedule"])
-    learning_steps = cfg["steps"] - cfg["init_exploration_steps"]
-    if learning_steps <= 0:
-        return []
-    k = fixed_length(schedule, cfg.get("rollout_fixed_length"))
-    epochs = range((learning_steps - 1) // cfg["epoch_length"] + 1)
-    return [k if k is not None else rollout_length(schedule, epoch) for epoch in epochs]
 
 
 def never_terminates(next_obs: torch.Tensor) -> torch.Tensor:

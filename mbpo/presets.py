@@ -10,6 +10,8 @@ from typing import Any
 
 from mbpo.envs import env_spec
 
+ALGOS = ("sac", "mbpo")  # the model-free baseline and MBPO, each with a preset below
+
 # MBPO's settings per env. Sources: jannerm/mbpo examples/config/<env>/0.py (num_train_repeat,
 # rollout_schedule, epoch_length, init exploration, target_entropy: `mbpo.envs`) and the x-axis of the
 # paper's Figure 2 (steps). SAC inside MBPO keeps softlearning's values (`SAC_PRESET`'s sources).

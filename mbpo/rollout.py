@@ -19,18 +19,6 @@ from mbpo.termination import TerminationFn
 from mbpo.uncertainty import RewardPenalty
 
 
-def rollout_length(schedule: tuple[int, int, int, int], epoch: int) -> int:
-    """The rollout length k at ``epoch``: ``k0`` until ``e0``, then linear to ``k1`` at ``e1``, then ``k1``.
-
-    ``schedule`` is the official ``[e0, e1, k0, k1]``; k is rounded down, as in jannerm/mbpo.
-    """
-    e0, e1, k0, k1 = schedule
-    if epoch <= e0:
-        return k0
-    progress = 1.0 if e1 == e0 else min((epoch - e0) / (e1 - e0), 1.0)
-    return int(k0 + progress * (k1 - k0))
-
-
 def model_buffer_capacity(cfg: Config, length: int) -> int:
     """Room for ``model_retain_epochs`` epochs of rollouts at length k (jannerm/mbpo's pool size)."""
     rollouts_per_epoch = cfg.rollout_batch_size * cfg.epoch_length / cfg.model_train_freq

@@ -19,6 +19,7 @@ from typing import Any
 from mbpo.atomic import remove_stale_temporaries
 from mbpo.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint
 from mbpo.config import Config, ConfigError, load_yaml, resolve
+from mbpo.errors import UserError
 from mbpo.provenance import FILENAME as PROVENANCE
 from mbpo.runlog import write_outputs
 
@@ -27,7 +28,7 @@ IDENTITY = ("env", "algo", "variant", "seed")
 MAY_CHANGE_ON_RESUME = frozenset({"checkpoint_every", "keep_checkpoint", "wandb_mode", "wandb_project", "device"})
 
 
-class RunDirError(ValueError):
+class RunDirError(UserError, ValueError):
     """A run directory that this run must not use as it is; the message says why and what to do."""
 
 

@@ -25,8 +25,9 @@ from mbpo.model_usage import reward_penalty, rollout_schedule, rollout_terminati
 from mbpo.models.ensemble import GaussianEnsemble
 from mbpo.models.termination_net import TerminationNet, fit_termination, make_termination_optimizer
 from mbpo.models.training import fit_ensemble, make_optimizer
-from mbpo.rollout import Rollout, branched_rollout, model_buffer_capacity, rollout_length
+from mbpo.rollout import Rollout, branched_rollout, model_buffer_capacity
 from mbpo.sac import SAC
+from mbpo.schedule import rollout_length
 from mbpo.session import Session, open_session
 from mbpo.uncertainty import penalty_metrics
 

@@ -10,8 +10,8 @@ import pytest
 
 from mbpo.cli import main, variant_lines
 from mbpo.config import resolve
-from mbpo.model_usage import rollout_lengths
 from mbpo.presets import PRESETS
+from mbpo.schedule import rollout_lengths
 from mbpo.variants import variants_for
 
 ROOT = Path(__file__).resolve().parents[1]

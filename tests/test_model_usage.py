@@ -21,7 +21,7 @@ from mbpo.model_usage import (
     usage_columns,
 )
 from mbpo.presets import PRESETS
-from mbpo.rollout import rollout_length
+from mbpo.schedule import rollout_length
 from mbpo.termination import termination_fn
 from tests.golden import read_without_timing
 from tests.test_resume import Crash, crash_at  # noqa: F401 (a fixture)

@@ -5,8 +5,9 @@ from scipy.stats import chisquare
 from mbpo.buffer import ReplayBuffer
 from mbpo.config import resolve
 from mbpo.models.ensemble import EnsembleConfig, GaussianEnsemble
-from mbpo.rollout import branched_rollout, model_buffer_capacity, rollout_length
+from mbpo.rollout import branched_rollout, model_buffer_capacity
 from mbpo.sac import SAC, SACConfig
+from mbpo.schedule import rollout_length
 
 OBS, ACT = 3, 1
 

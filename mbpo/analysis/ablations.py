@@ -37,7 +37,7 @@ from mbpo.analysis.reference import format_return, our_env_id
 from mbpo.analysis.runs import RunKey
 from mbpo.analysis.stats import STATS_COLUMNS, iqm_note, learned_curves
 from mbpo.analysis.table import format_ci
-from mbpo.model_usage import rollout_lengths
+from mbpo.schedule import rollout_lengths
 from mbpo.variants import variants_for
 
 BASELINE = "default"

@@ -39,9 +39,9 @@ from mbpo.diagnostics.multistep import DirectModel, direct_errors, fit_direct
 from mbpo.diagnostics.policy_shift import policy_shift
 from mbpo.diagnostics.segments import Segments, windows
 from mbpo.models.ensemble import GaussianEnsemble
-from mbpo.rollout import rollout_length
 from mbpo.runtime import make_generator
 from mbpo.sac import SAC
+from mbpo.schedule import rollout_length
 
 if TYPE_CHECKING:
     from mbpo.config import Config
