@@ -53,17 +53,30 @@ def uninterrupted(tmp_path_factory) -> Path:
     return workflow
 
 
-@pytest.mark.e2e  # two tiny real workflows: about 70 s of CPU
-def test_a_killed_train_job_resumes_and_the_table_is_unchanged(tmp_path: Path, monkeypatch, uninterrupted) -> None:
-    killed = tiny_workflow(tmp_path / "killed")
-    monkeypatch.setenv("MBPO_FAULT", "env_step@250")  # every train job SIGKILLs itself at env step 250
-    failed = snakemake(killed, TARGET, configfile="tiny.yaml", dry_run=False)
+@pytest.fixture(scope="module")
+def killed_at_250(tmp_path_factory) -> Path:
+    """The tiny workflow with every train job SIGKILLed at env step 250 (of 300): each run left a checkpoint
+    at env step 200 and no metrics.csv (Snakemake removed the failed jobs' outputs). Tests resume copies."""
+    workflow = tiny_workflow(tmp_path_factory.mktemp("workflows") / "killed")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MBPO_FAULT", "env_step@250")  # every train job SIGKILLs itself at env step 250
+        failed = snakemake(workflow, TARGET, configfile="tiny.yaml", dry_run=False)
     assert failed.returncode != 0
+    return workflow
+
+
+def copy_of(workflow: Path, to: Path) -> Path:
+    """A copy to resume, .snakemake/ (Snakemake's record of the failed jobs) included."""
+    return Path(shutil.copytree(workflow, to, symlinks=True))
+
+
+@pytest.mark.e2e  # two tiny real workflows, one of them killed: about 70 s of CPU
+def test_a_killed_train_job_resumes_and_the_table_is_unchanged(tmp_path: Path, uninterrupted, killed_at_250) -> None:
+    killed = copy_of(killed_at_250, tmp_path / "killed")
     checkpoints = sorted(killed.glob("results/runs/*/*/*/seed*/checkpoint.pt"))
     assert checkpoints, "the killed jobs left no checkpoint"
     assert not any((path.parent / "metrics.csv").exists() for path in checkpoints)  # Snakemake removed them
 
-    monkeypatch.delenv("MBPO_FAULT")
     rerun = snakemake(killed, TARGET, configfile="tiny.yaml", dry_run=False)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     resumed = []
@@ -77,17 +90,14 @@ def test_a_killed_train_job_resumes_and_the_table_is_unchanged(tmp_path: Path, m
         assert without_wall_clock(killed / path) == without_wall_clock(uninterrupted / path), path
 
 
-@pytest.mark.e2e  # one more tiny real workflow: about 35 s of CPU
+@pytest.mark.e2e  # the killed workflow resumed once more: about 20 s of CPU
 def test_a_fresh_checkout_of_a_stopped_workflow_resumes_its_runs_with_forcerun(
-    tmp_path: Path, monkeypatch, uninterrupted
+    tmp_path: Path, uninterrupted, killed_at_250
 ) -> None:
     """What the next session's checkout of a stopped one holds: each run's log up to its checkpoint and the
     checkpoint, but no .snakemake/ (ignored, so not carried over). Snakemake then takes the half-written
     runs for finished; the status rule lists them, and `--forcerun` resumes each from its checkpoint."""
-    stopped = tiny_workflow(tmp_path / "stopped")
-    monkeypatch.setenv("MBPO_FAULT", "env_step@250")
-    assert snakemake(stopped, TARGET, configfile="tiny.yaml", dry_run=False).returncode != 0
-    monkeypatch.delenv("MBPO_FAULT")
+    stopped = copy_of(killed_at_250, tmp_path / "stopped")
     checkpoints = sorted(stopped.glob("results/runs/*/*/*/seed*/checkpoint.pt"))
     for checkpoint in checkpoints:
         restore_outputs(checkpoint.parent, load_checkpoint(checkpoint))
