@@ -1,10 +1,14 @@
 """End-to-end runs of ``mbpo train`` on tiny budgets: the files, their columns, and determinism."""
 
 import csv
+import pkgutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 
+import mbpo.analysis
 from mbpo.cli import main
 from mbpo.config import resolve
 from mbpo.runlog import BASE_COLUMNS, SAC_COLUMNS
@@ -76,3 +80,13 @@ def test_same_seed_same_metrics(tmp_path, algo):
     assert without_timing(first) == without_timing(second)
     other = train(tmp_path / "c", algo, seed=4)
     assert without_timing(other) != without_timing(first)
+
+
+def test_the_analysis_commands_do_not_import_the_training_stack():
+    """Every analysis rule of the workflow runs `mbpo <command>` in a process of its own: importing torch and
+    MuJoCo there would cost each about 3 s of CPU for nothing. Only `mbpo status` reads checkpoints."""
+    modules = ["mbpo.cli"] + [f"mbpo.analysis.{m.name}" for m in pkgutil.iter_modules(mbpo.analysis.__path__)]
+    modules.remove("mbpo.analysis.status")
+    code = f"import sys, {', '.join(modules)}; print(sorted({{'torch', 'mujoco'}} & set(sys.modules)))"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"
