@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mbpo.diagnostics.__main__ import main
-from mbpo.diagnostics.monitor import BOUND_COLUMNS, BOUND_FILE, MODEL_ERROR_COLUMNS, MODEL_ERROR_FILE
+from mbpo.diagnostics.files import BOUND_COLUMNS, BOUND_FILE, MODEL_ERROR_COLUMNS, MODEL_ERROR_FILE
 from mbpo.diagnostics.report import figure_names, growth, stages, trust_horizon
 
 K = 25

@@ -10,7 +10,8 @@ import torch
 
 from mbpo.buffer import ReplayBuffer
 from mbpo.config import resolve
-from mbpo.diagnostics.monitor import BOUND_COLUMNS, BOUND_FILE, MODEL_ERROR_COLUMNS, MODEL_ERROR_FILE, ModelDiagnostics
+from mbpo.diagnostics.files import BOUND_COLUMNS, BOUND_FILE, MODEL_ERROR_COLUMNS, MODEL_ERROR_FILE
+from mbpo.diagnostics.monitor import ModelDiagnostics
 from mbpo.sac import SAC, SACConfig
 from tests.golden import GOLDEN_RUNS, golden_path, read_without_timing, run_golden
 from tests.test_diagnostics import ACT, OBS, exact_linear_ensemble, trajectories

@@ -35,6 +35,7 @@ from mbpo.diagnostics.compounding import (
     open_loop_errors,
     sample_stepper,
 )
+from mbpo.diagnostics.files import BOUND_COLUMNS, BOUND_FILE, MODEL_ERROR_COLUMNS, MODEL_ERROR_FILE
 from mbpo.diagnostics.multistep import DirectModel, direct_errors, fit_direct
 from mbpo.diagnostics.policy_shift import policy_shift
 from mbpo.diagnostics.segments import Segments, windows
@@ -46,24 +47,6 @@ from mbpo.schedule import rollout_length
 if TYPE_CHECKING:
     from mbpo.config import Config
 
-MODEL_ERROR_FILE = "model_error.csv"
-BOUND_FILE = "rollout_bound.csv"
-MODEL_ERROR_COLUMNS = ("env_step", "k", "kind", "state_err", "reward_err", "return_err", "n_segments")
-BOUND_COLUMNS = (
-    "env_step",
-    "epoch",
-    "schedule_k",
-    "bound_k",
-    "eps_model",
-    "eps_model_raw",
-    "eps_policy",
-    "eps_policy_max",
-    "policy_kl",
-    "gamma",
-    "n_new",
-    "seconds",
-    "seconds_direct",
-)
 SEED_OFFSET = 2_000_003  # the diagnostics' generator: distinct from, but fixed by, the run's seed
 
 

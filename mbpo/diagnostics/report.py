@@ -21,7 +21,7 @@ import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from mbpo.diagnostics.monitor import BOUND_FILE, MODEL_ERROR_FILE
+from mbpo.diagnostics.files import BOUND_FILE, MODEL_ERROR_FILE
 
 THRESHOLDS = (0.1, 0.25, 0.5)  # trustworthy-horizon thresholds, in units of the state's spread
 HEADLINE_THRESHOLD = 0.25
