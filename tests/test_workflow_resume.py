@@ -70,7 +70,7 @@ def copy_of(workflow: Path, to: Path) -> Path:
     return Path(shutil.copytree(workflow, to, symlinks=True))
 
 
-@pytest.mark.e2e  # two tiny real workflows, one of them killed: about 70 s of CPU
+@pytest.mark.e2e  # real workflows: with the two fixtures, about 2.5 min of CPU for this module on a slow VM
 def test_a_killed_train_job_resumes_and_the_table_is_unchanged(tmp_path: Path, uninterrupted, killed_at_250) -> None:
     killed = copy_of(killed_at_250, tmp_path / "killed")
     checkpoints = sorted(killed.glob("results/runs/*/*/*/seed*/checkpoint.pt"))
@@ -90,7 +90,7 @@ def test_a_killed_train_job_resumes_and_the_table_is_unchanged(tmp_path: Path, u
         assert without_wall_clock(killed / path) == without_wall_clock(uninterrupted / path), path
 
 
-@pytest.mark.e2e  # the killed workflow resumed once more: about 20 s of CPU
+@pytest.mark.e2e  # resumes another copy of the killed workflow
 def test_a_fresh_checkout_of_a_stopped_workflow_resumes_its_runs_with_forcerun(
     tmp_path: Path, uninterrupted, killed_at_250
 ) -> None:
