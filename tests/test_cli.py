@@ -82,11 +82,12 @@ def test_same_seed_same_metrics(tmp_path, algo):
     assert without_timing(other) != without_timing(first)
 
 
-def test_the_analysis_commands_do_not_import_the_training_stack():
+def test_the_snakefile_and_the_analysis_commands_do_not_import_the_training_stack():
     """Every analysis rule of the workflow runs `mbpo <command>` (or the model-error report) in a process of its
-    own: importing torch and MuJoCo there would cost each about 3 s of CPU for nothing. Only `mbpo status`
-    reads checkpoints."""
-    modules = ["mbpo.cli", "mbpo.diagnostics.__main__"]
+    own, and every Snakemake invocation parses the Snakefile (which imports `mbpo.presets` and `mbpo.variants`):
+    importing torch and MuJoCo there would cost each about 3 s of CPU for nothing. Only `mbpo status` reads
+    checkpoints."""
+    modules = ["mbpo.cli", "mbpo.diagnostics.__main__", "mbpo.presets", "mbpo.variants"]
     modules += [f"mbpo.analysis.{m.name}" for m in pkgutil.iter_modules(mbpo.analysis.__path__)]
     modules.remove("mbpo.analysis.status")
     code = f"import sys, {', '.join(modules)}; print(sorted({{'torch', 'mujoco'}} & set(sys.modules)))"
