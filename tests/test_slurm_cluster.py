@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from typing import TypeVar
 
 import pytest
 import yaml
+
+from tests.test_workflow import copy_workflow
 
 pytestmark = pytest.mark.slurm
 
@@ -55,12 +56,9 @@ WALL_CLOCK_COLUMNS = re.compile(r"wall_time_s|model/seconds|time/.*")
 T = TypeVar("T")
 
 
-def copy_workflow(dest: Path) -> Path:
-    """The workflow's files in a fresh directory, so no results of the checkout change what Snakemake plans."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "Snakefile", dest)
-    for folder in ("rules", "config", "profiles"):
-        shutil.copytree(ROOT / folder, dest / folder)
+def copy_slurm_workflow(dest: Path) -> Path:
+    """The workflow's files in a fresh directory, with this test's config layer."""
+    copy_workflow(dest)
     (dest / "slurm-test.yaml").write_text(yaml.safe_dump(CONFIG))
     return dest
 
@@ -189,7 +187,7 @@ class SlurmWorkflow:
 @pytest.fixture(scope="module")
 def slurm_workflow(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> SlurmWorkflow:
     """The reduced smoke protocol through the SLURM profile: one run is killed mid-run, then all rerun."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("slurm"))
+    workdir = copy_slurm_workflow(tmp_path_factory.mktemp("slurm"))
     log = workdir / "snakemake-first.log"
     with log.open("w") as out:
         first = subprocess.Popen(
@@ -220,7 +218,7 @@ def slurm_workflow(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> S
 @pytest.fixture(scope="module")
 def local_workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same runs, with the same seeds, trained locally (profiles/default: one thread per run)."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("local"))
+    workdir = copy_slurm_workflow(tmp_path_factory.mktemp("local"))
     targets = [str(metrics_path(Path(), r)) for r in RUNS]
     result = run(snakemake_command("--cores", "2", *targets), workdir)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -278,7 +276,7 @@ def test_outputs_equal_a_local_run(slurm_workflow: SlurmWorkflow, local_workflow
 def test_a_partition_or_account_that_does_not_exist_fails_fast_naming_it(
     cluster: None, tmp_path: Path, resource: str, value: str, message: str
 ) -> None:
-    workdir = copy_workflow(tmp_path / "workflow")
+    workdir = copy_slurm_workflow(tmp_path / "workflow")
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     section = profile["default-resources"] if resource == "slurm_account" else profile["set-resources"]["train"]
     section[resource] = value
@@ -303,7 +301,7 @@ class SnakemakeKeptWaiting(Exception):
     "reports 'CANCELLED by <uid>', so the plugin takes a cancelled job for a running one and Snakemake waits forever",
 )
 def test_a_cancelled_job_is_reported_failed(cluster: None, tmp_path: Path) -> None:
-    workdir = copy_workflow(tmp_path / "workflow")
+    workdir = copy_slurm_workflow(tmp_path / "workflow")
     log = tmp_path / "snakemake.log"
     with log.open("w") as out:
         snakemake = subprocess.Popen(

@@ -21,13 +21,18 @@ HOPPER_ABLATIONS += ["fixed-kmax"]
 CPU_GROUPS = [("mbpo", "default"), ("sac", "default"), ("sac", "mbpo-entropy")]
 
 
+def copy_workflow(dest: Path) -> Path:
+    """The workflow's files in a fresh directory, so no results of the checkout change what Snakemake plans."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Snakefile", dest)
+    for folder in ("rules", "config", "profiles"):
+        shutil.copytree(ROOT / folder, dest / folder)
+    return dest
+
+
 @pytest.fixture
 def workflow(tmp_path: Path) -> Path:
-    """A fresh copy of the workflow files, so no results of the checkout change what Snakemake plans."""
-    shutil.copy(ROOT / "Snakefile", tmp_path)
-    for folder in ("rules", "config", "profiles"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
-    return tmp_path
+    return copy_workflow(tmp_path)
 
 
 def snakemake(

@@ -15,7 +15,7 @@ import yaml
 
 from mbpo.checkpoint import load_checkpoint
 from mbpo.rundir import restore_outputs
-from tests.test_workflow import ROOT, TINY_WORKFLOW, snakemake
+from tests.test_workflow import TINY_WORKFLOW, copy_workflow, snakemake
 
 TARGET = "reports/table.md"  # the figures would add minutes of plotting and nothing to check
 RESULTS = ["results/curves.csv", "results/summary.csv", "results/stats.csv", TARGET]
@@ -35,10 +35,7 @@ def without_wall_clock(path: Path) -> str:
 
 def tiny_workflow(tmp: Path) -> Path:
     """The tiny workflow (4 runs of 300 steps), every run checkpointing every 100 env steps."""
-    tmp.mkdir()
-    shutil.copy(ROOT / "Snakefile", tmp)
-    for folder in ("rules", "config", "profiles"):
-        shutil.copytree(ROOT / folder, tmp / folder)
+    copy_workflow(tmp)
     config = copy.deepcopy(TINY_WORKFLOW)
     config["overrides"]["all"]["checkpoint_every"] = 100
     (tmp / "tiny.yaml").write_text(yaml.safe_dump(config))
