@@ -68,17 +68,22 @@ def test_hours_left_follow_a_pace_that_grows_as_it_has_so_far(tmp_path: Path) ->
 
 def test_hours_left_are_what_finished_runs_of_the_group_took_for_the_rest_of_the_way(tmp_path: Path) -> None:
     """Two finished runs took 3 h and 5 h from 2000 steps to their 4000-step budget, as MBPO slows down late
-    in a run: a run at 2000 steps needs their mean, 4 h, though its own pace (1 s a step) says 0.56 h. A run
-    not started needs what they took in all, 5 h; one with another budget goes by its own pace."""
-    a = make_run(tmp_path, "hopper/mbpo/default/seed0", 4000, [(1000, 1000.0), (2000, 2000.0), (4000, 12_800.0)])
-    b = make_run(tmp_path, "hopper/mbpo/default/seed1", 4000, [(1000, 1000.0), (2000, 5200.0), (4000, 23_200.0)])
-    rows = [(1000, 1000.0), (2000, 2000.0)]
+    in a run: a run at 2000 steps, as fast as they were so far, needs their mean, 4 h, though its own pace
+    (0.9 s a step) says 0.5 h. One that took twice as long over its recent steps (a slower machine) needs
+    twice that. A run not started needs what they took in all, 4.5 h; one with another budget goes by its
+    own pace."""
+    a = make_run(tmp_path, "hopper/mbpo/default/seed0", 4000, [(1000, 900.0), (2000, 1800.0), (4000, 12_600.0)])
+    b = make_run(tmp_path, "hopper/mbpo/default/seed1", 4000, [(1000, 900.0), (2000, 1800.0), (4000, 19_800.0)])
+    rows = [(1000, 900.0), (2000, 1800.0)]
     going = make_run(tmp_path, "hopper/mbpo/default/seed2", 4000, rows, ckpt=True)
+    slower = make_run(tmp_path, "hopper/mbpo/default/seed5", 4000, [(1000, 900.0), (2000, 2700.0)], ckpt=True)
     longer = make_run(tmp_path, "hopper/mbpo/default/seed3", 5000, rows, ckpt=True)
     fresh = tmp_path / "hopper/mbpo/default/seed4"
     runs = [run_status(a), run_status(b), run_status(going), run_status(longer), run_status(fresh, 4000)]
-    assert runs[0].seconds_at(3000) == pytest.approx(7400.0) and runs[0].seconds_at(500) == pytest.approx(500.0)
-    assert hours_left(runs) == [0.0, 0.0, pytest.approx(4.0), pytest.approx(3000 / 3600), pytest.approx(5.0)]
+    assert runs[0].seconds_at(3000) == pytest.approx(7200.0) and runs[0].seconds_at(500) == pytest.approx(450.0)
+    assert hours_left(runs) == [0.0, 0.0, pytest.approx(4.0), pytest.approx(0.75), pytest.approx(4.5)]
+    assert run_status(slower).relative_pace(runs[0]) == pytest.approx(2.0)
+    assert hours_left([*runs[:2], run_status(slower)])[2] == pytest.approx(8.0)
 
 
 def test_page_has_totals_and_a_row_per_run(tmp_path: Path) -> None:
@@ -138,12 +143,13 @@ def test_no_checkpoint_of_the_evidence_runs_is_committed() -> None:
 
 def test_an_ablation_without_finished_runs_of_its_own_goes_by_its_default(tmp_path: Path) -> None:
     """Its default took 2 h in all, 1.5 h of it after 1000 steps; an ablation run at 1000 steps (whose own
-    early pace says 0.5 h) needs 1.5 h, one not started 2 h. Once one of its own finishes, that one counts."""
+    early pace says 0.5 h) needs 1.5 h, one not started 2 h. Once one of its own finishes (2.5 h in all, 2 h
+    of it after 1000 steps), that one counts."""
     make_run(tmp_path, "ip/mbpo/default/seed0", 3000, [(1000, 1800.0), (3000, 7200.0)])
     going = make_run(tmp_path, "ip/mbpo/penalty/seed0", 3000, [(500, 900.0), (1000, 1800.0)], ckpt=True)
     runs = [run_status(tmp_path / "ip/mbpo/default/seed0"), run_status(going)]
     fresh = run_status(tmp_path / "ip/mbpo/penalty/seed1", planned_steps=3000)
     assert hours_left([*runs, fresh]) == [0.0, pytest.approx(1.5), pytest.approx(2.0)]
-    make_run(tmp_path, "ip/mbpo/penalty/seed2", 3000, [(1000, 3600.0), (3000, 10_800.0)])
+    make_run(tmp_path, "ip/mbpo/penalty/seed2", 3000, [(1000, 1800.0), (3000, 9000.0)])
     own = run_status(tmp_path / "ip/mbpo/penalty/seed2")
-    assert hours_left([*runs, fresh, own]) == [0.0, pytest.approx(2.0), pytest.approx(3.0), 0.0]
+    assert hours_left([*runs, fresh, own]) == [0.0, pytest.approx(2.0), pytest.approx(2.5), 0.0]

@@ -19,6 +19,7 @@ from mbpo.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from mbpo.config import load_yaml
 
 FINISHED, IN_PROGRESS, NOT_STARTED = "finished", "in progress", "not started"
+Point = tuple[int, float]  # (env step, training seconds) at an evaluation
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,24 @@ class RunStatus:
     hours: float  # training wall-clock so far, resumed sessions included
     resumable: bool  # a checkpoint is there to resume from
     seconds_per_step: float | None = None  # its pace at its last evaluation (see `_recent_pace`)
+    recent_steps: tuple[int, int] | None = None  # the env steps that pace was read over
     pace_growth: float = 0.0  # how much slower each env step makes the next (see `_pace_growth`)
     last_return: float | None = None  # mean return of its last evaluation: is it learning?
-    clock: tuple[tuple[int, float], ...] = ()  # (env step, training seconds) at each evaluation
+    clock: tuple[Point, ...] = ()  # (env step, training seconds) at each evaluation
 
     def seconds_at(self, env_step: float) -> float:
         """Training seconds it took this run to reach ``env_step`` (linear between evaluations)."""
         steps, seconds = zip(*((0, 0.0), *self.clock), strict=True)
         return float(np.interp(env_step, steps, seconds))
+
+    def relative_pace(self, other: RunStatus) -> float:
+        """Training seconds this run took over its recent env steps, divided by what ``other`` took over the
+        same steps (1 where either is unknown): above 1 on a slower machine, or for a costlier variant."""
+        if self.recent_steps is None:
+            return 1.0
+        start, end = self.recent_steps
+        mine, theirs = (run.seconds_at(end) - run.seconds_at(start) for run in (self, other))
+        return mine / theirs if mine > 0 and theirs > 0 else 1.0
 
     @property
     def group(self) -> tuple[str, ...]:
@@ -54,7 +65,9 @@ def _hours(pace: float, growth: float, start: float, end: float) -> float:
 def hours_left(runs: list[RunStatus]) -> list[float | None]:
     """Training hours each run still needs. Where runs of its (env, algo, variant) group have finished at the
     same budget, the mean of what the rest of the way took them: measured, so it knows how MBPO's model fits
-    grew late in a run, which no run's early pace does. An ablation without finished runs of its own goes
+    grew late in a run, which no run's early pace does; for a run in progress, each scaled by its
+    `RunStatus.relative_pace` to that run, since the finished runs may have trained on a faster machine (the
+    CPU evidence ran on VMs three times apart). An ablation without finished runs of its own goes
     by its env and algorithm's ``default`` runs: a variant changes what is learned more than what it costs,
     and an early pace, read before the model fits grow, is further off. Otherwise a run in progress goes on
     at its own recent pace, growing as it has so far, and one not started at the mean pace of its group at
@@ -75,7 +88,7 @@ def hours_left(runs: list[RunStatus]) -> list[float | None]:
         elif not r.target_steps:
             left.append(None)
         elif siblings:
-            rest = [d.seconds_at(d.env_step) - d.seconds_at(r.env_step) for d in siblings]
+            rest = [(d.seconds_at(d.env_step) - d.seconds_at(r.env_step)) * r.relative_pace(d) for d in siblings]
             left.append(float(np.mean(rest)) / 3600.0)
         elif r.seconds_per_step is not None:
             left.append(_hours(r.seconds_per_step, r.pace_growth, r.env_step, r.target_steps))
@@ -123,20 +136,28 @@ def _last_return(rows: list[dict[str, str]]) -> float | None:
     return float(value) if value else None
 
 
-def _point(row: dict[str, str]) -> tuple[int, float]:
+def _point(row: dict[str, str]) -> Point:
     return int(float(row["env_step"])), float(row.get("wall_time_s") or 0.0)
 
 
-def _recent_pace(rows: list[dict[str, str]], growth: float = 0.0) -> float | None:
-    """Seconds per env step at the last evaluation: the mean over the last ``RECENT_ROWS`` evaluations after
-    the warm-up (which is far faster than learning, so it would make a run look quicker than it is), moved
-    from their middle to the last step along ``growth``; None before two such points."""
+def _recent_points(rows: list[dict[str, str]]) -> tuple[Point, Point] | None:
+    """Where the last ``RECENT_ROWS`` evaluations after the warm-up (which is far faster than learning, so
+    it would make a run look quicker than it is) begin and end; None before two such points."""
     learned = [i for i, r in enumerate(rows) if r.get("eval/warmup", "0") != "1"]
     if not learned:
         return None
     first = max(learned[0] - 1, len(rows) - 1 - RECENT_ROWS, 0)  # from the last warm-up row at the earliest
     (s0, t0), (s1, t1) = _point(rows[first]), _point(rows[-1])
-    return (t1 - t0) / (s1 - s0) + growth * (s1 - s0) / 2 if s1 > s0 and t1 > t0 else None
+    return ((s0, t0), (s1, t1)) if s1 > s0 and t1 > t0 else None
+
+
+def _recent_pace(points: tuple[Point, Point] | None, growth: float = 0.0) -> float | None:
+    """Seconds per env step at the last evaluation: the mean over `_recent_points`, moved from their middle
+    to the last step along ``growth``."""
+    if points is None:
+        return None
+    (s0, t0), (s1, t1) = points
+    return (t1 - t0) / (s1 - s0) + growth * (s1 - s0) / 2
 
 
 def _pace_growth(rows: list[dict[str, str]]) -> float:
@@ -177,10 +198,11 @@ def run_status(run_dir: Path, planned_steps: int | None = None) -> RunStatus:
         state = FINISHED
     else:
         state = IN_PROGRESS
-    growth = _pace_growth(rows)
+    growth, recent = _pace_growth(rows), _recent_points(rows)
+    recent_steps = None if recent is None else (recent[0][0], recent[1][0])
     return RunStatus(
-        run_dir, state, step, target, seconds / 3600.0, resumable, _recent_pace(rows, growth), growth,
-        _last_return(rows), tuple(_point(row) for row in rows),
+        run_dir, state, step, target, seconds / 3600.0, resumable, _recent_pace(recent, growth), recent_steps,
+        growth, _last_return(rows), tuple(_point(row) for row in rows),
     )  # fmt: skip
 
 
@@ -226,8 +248,9 @@ def render_status(runs: list[RunStatus], title: str, now: str, root: Path | None
             f". About {sum(known):.1f} h of training remain"
             + (f", plus {unknown} run(s) of groups that have not started" if unknown else "")
             + ": what the rest of the way took finished runs of the same group (for an ablation, else of its"
-            " default), else each run's own pace so far, growing as it has (MBPO's model fits grow with its"
-            " buffer)."
+            " default), at each run's recent pace relative to theirs over the same env steps (a slower machine"
+            " shows), else each run's own pace so far, growing as it has (MBPO's model fits grow with its"
+            " buffer). Runs not started yet go by the machines that ran the finished ones."
             if known
             else "."
         ),
