@@ -31,8 +31,8 @@ wildcard_constraints:
 
 include: "rules/common.smk"
 include: "rules/train.smk"
-include: "rules/analysis.smk"
 include: "rules/ablations.smk"
+include: "rules/analysis.smk"
 include: "rules/diagnostics.smk"
 include: "rules/status.smk"
 
@@ -42,7 +42,7 @@ include: "rules/status.smk"
 # (snakemake/snakemake#1978); the analysis rules' `stale_runs` param does not help under `--rerun-triggers mtime`.
 rule all:
     input:
-        list(dict.fromkeys([*RUN_METRICS, *(f"{run_dir}/metrics.csv" for run_dir in ABLATION_RUN_DIRS)])),
+        [f"{run_dir}/metrics.csv" for run_dir in ALL_RUN_DIRS],
         TABLE,
         TABLE_HTML,
         FIGURES,

@@ -16,7 +16,8 @@ RUNS_CSV = f"{RESULTS}/runs.csv"
 TABLE_HTML = f"{REPORTS}/table.html"
 FIGURE_DIR = f"{REPORTS}/figures"
 RUN_PAGES = f"{REPORTS}/runs"
-RUN_DIRS = [str(Path(path).parent) for path in RUN_METRICS]
+# Every planned run, the ablations' (rules/ablations.smk) included: each has its page and its status row.
+ALL_RUN_DIRS = list(dict.fromkeys([*(str(Path(path).parent) for path in RUN_METRICS), *ABLATION_RUN_DIRS]))
 
 # Every figure `mbpo figures` writes, with where it goes in the report: (category, caption).
 FIGURE_REPORT = {
@@ -119,8 +120,8 @@ rule figures:
 
 rule run_pages:
     input:
-        runs=RUNS_CSV,
-        configs=RUN_CONFIGS,
+        metrics=[f"{run_dir}/metrics.csv" for run_dir in ALL_RUN_DIRS],
+        configs=[f"{run_dir}/config.yaml" for run_dir in ALL_RUN_DIRS],
     output:
         report(
             directory(RUN_PAGES),
@@ -133,7 +134,7 @@ rule run_pages:
     log:
         f"{LOGS}/run_pages.log",
     params:
-        stale_runs=STALE_RUNS,
-        run_dirs=RUN_DIRS,
+        stale_runs=STALE_RUNS + ABLATION_STALE_RUNS,
+        run_dirs=ALL_RUN_DIRS,
     shell:
-        "mbpo run-pages --runs {input.runs:q} --out-dir {output:q} {params.run_dirs:q} > {log:q} 2>&1"
+        "mbpo run-pages --out-dir {output:q} {params.run_dirs:q} > {log:q} 2>&1"

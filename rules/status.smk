@@ -8,7 +8,7 @@
 # A rule without outputs runs whenever it is asked for, and `all` never asks.
 
 STATUS = f"{REPORTS}/STATUS.md"
-STATUS_RUN_DIRS = list(dict.fromkeys(RUN_DIRS + ABLATION_RUN_DIRS))
+
 
 localrules:
     status,
@@ -18,8 +18,8 @@ rule status:
     log:
         f"{LOGS}/status.log",
     params:
-        run_dirs=STATUS_RUN_DIRS,
-        budgets=[planned_steps(d) for d in STATUS_RUN_DIRS],
+        run_dirs=ALL_RUN_DIRS,
+        budgets=[planned_steps(d) for d in ALL_RUN_DIRS],
         root=f"{RESULTS}/runs",
         title=f"Run status: protocol `{config['name']}`",
         out=STATUS,

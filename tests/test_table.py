@@ -290,23 +290,30 @@ def test_markdown_to_html_renders_the_table_subset() -> None:
 
 
 def test_run_pages_show_provenance_or_say_it_is_unknown(tmp_path: Path) -> None:
-    _, summary = synthetic_results()
-    runs = synthetic_runs(summary[summary["env"] == "hopper"].head(2))
+    """Each page comes from its run's own files, so an ablation run (not in the main table's runs.csv) has
+    one, and only its own phases: the classifier fits of `learned-termination` appear on its page alone."""
     dirs = []
-    for r in runs.itertuples(index=False):
-        run_dir = tmp_path / "runs" / r.env / r.algo / r.variant / f"seed{r.seed}"
+    for variant in ("default", "learned-termination"):
+        run_dir = tmp_path / "runs" / "hopper" / "mbpo" / variant / "seed0"
         run_dir.mkdir(parents=True)
-        (run_dir / "config.yaml").write_text(f"env: {r.env}\nalgo: {r.algo}\nseed: {r.seed}\n")
+        (run_dir / "config.yaml").write_text(f"env: hopper\nalgo: mbpo\nvariant: {variant}\nseed: 0\nsteps: 2000\n")
+        metrics = pd.DataFrame(
+            {"env_step": [1000, 2000], "eval_return_mean": [100.0, 200.0], "wall_time_s": [3600.0, 10800.0],
+             "eval/warmup": [0, 0], "time/policy_s": [1800.0, 5400.0], "time/model_s": [900.0, 2700.0]}
+        )  # fmt: skip
+        if variant == "learned-termination":  # its classifier's fits: a phase of this variant alone
+            metrics["time/termination_s"] = [60.0, None]
+        metrics.to_csv(run_dir / "metrics.csv", index=False)
         dirs.append(run_dir)
     (dirs[0] / "provenance.yaml").write_text(
         "command: [mbpo, train, --env, hopper]\nstarted: '2026-11-26T10:00:00+00:00'\nfinished: null\n"
         "git: {commit: abc123, dirty: true, changed: [reports/cpu/STATUS.md]}\n"
         "packages: {torch: 2.13.0}\nmachine: {cpu: EPYC, gpu: null}\n"
     )
-    paths = write_run_pages(runs, dirs, tmp_path / "pages")
+    paths = write_run_pages(dirs, tmp_path / "pages")
     assert [p.relative_to(tmp_path / "pages").as_posix() for p in paths] == [
         "hopper/mbpo/default/seed0.html",
-        "hopper/mbpo/default/seed1.html",
+        "hopper/mbpo/learned-termination/seed0.html",
     ]
     known, unknown = (p.read_text() for p in paths)
     for fact in (
@@ -316,12 +323,14 @@ def test_run_pages_show_provenance_or_say_it_is_unknown(tmp_path: Path) -> None:
         "EPYC",
         "2.13.0",
         "3.000 h",
-        "SAC updates",
+        "SAC updates</th><td>2.000 h (7,200.0 s) 67%",
+        "model fitting</th><td>1.000 h (3,600.0 s) 33%",
         "env: hopper",
     ):
         assert fact in known
-    assert "not recorded (still running, or stopped)" in known
+    assert "not recorded (still running, or stopped)" in known and "termination" not in known
     assert "Provenance unknown" in unknown and "env: hopper" in unknown
+    assert "<th>termination</th><td>0.017 h (60.0 s) 1%" in unknown
 
 
 def test_figures_are_written(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@
     mbpo stats      summary + curves           -> results/stats.csv
     mbpo table      summary/stats/curves/runs  -> reports/table.md (+ table.html for the HTML report)
     mbpo figures    curves/summary/stats/runs  -> reports/figures/*.png
-    mbpo run-pages  runs.csv + run dirs        -> reports/runs/{env}/{algo}/{variant}/seed{seed}.html
+    mbpo run-pages  run dirs                   -> reports/runs/{env}/{algo}/{variant}/seed{seed}.html
     mbpo ablations  MBPO run dirs              -> reports/ablations.md, its figures and CSVs
     mbpo status     run dirs (finished or not) -> STATUS.md: each run's env step and hours so far
 
@@ -125,8 +125,12 @@ def run_figures(args: argparse.Namespace) -> None:
 
 def run_pages(args: argparse.Namespace) -> None:
     from mbpo.analysis.html import write_run_pages
+    from mbpo.analysis.runs import RunError
 
-    paths = write_run_pages(read_csv(args.runs), args.run_dirs, args.out_dir)
+    try:
+        paths = write_run_pages(args.run_dirs, args.out_dir)
+    except RunError as err:
+        sys.exit(f"mbpo run-pages: {err}")
     print(f"{len(paths)} run pages -> {args.out_dir}")
 
 
@@ -233,8 +237,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--confidence", type=float, default=0.95, help="as given to stats, for the titles")
     p.set_defaults(handler=run_figures)
 
-    p = subparsers.add_parser("run-pages", help="runs.csv + run dirs -> one HTML page per run (its provenance)")
-    p.add_argument("--runs", type=Path, required=True)
+    p = subparsers.add_parser("run-pages", help="run dirs -> one HTML page per run (its provenance)")
     p.add_argument("--out-dir", type=Path, required=True, help="pages go to {env}/{algo}/{variant}/seed{seed}.html")
     p.add_argument("run_dirs", nargs="+", type=Path, help="every run's directory (config.yaml, provenance.yaml)")
     p.set_defaults(handler=run_pages)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from mbpo.analysis.runinfo import OTHER, PHASES, PROVENANCE, read_provenance
+from mbpo.analysis.runinfo import OTHER, PHASES, PROVENANCE, read_provenance, run_record
 from mbpo.analysis.runs import RunKey
 
 STYLE = """
@@ -173,20 +173,15 @@ def run_page_path(out_dir: Path, key: RunKey) -> Path:
     return out_dir / key.env / key.algo / key.variant / f"seed{key.seed}.html"
 
 
-def write_run_pages(runs: pd.DataFrame, run_dirs: Iterable[str | Path], out_dir: str | Path) -> list[Path]:
-    """One page per listed run directory, at ``{out_dir}/{env}/{algo}/{variant}/seed{seed}.html``."""
+def write_run_pages(run_dirs: Iterable[str | Path], out_dir: str | Path) -> list[Path]:
+    """One page per listed run directory, at ``{out_dir}/{env}/{algo}/{variant}/seed{seed}.html``, from the
+    run's own files: the facts of its ``runs.csv`` row (`run_record`), so an ablation run, which the main
+    table's ``runs.csv`` does not list, has its page too."""
     out_dir = Path(out_dir)
-    indexed = runs.set_index(["env", "algo", "variant", "seed"])
     paths = []
     for run_dir in map(Path, run_dirs):
-        key = RunKey.from_dir(run_dir)
-        where = (key.env, key.algo, key.variant, key.seed)
-        if where not in indexed.index:
-            raise ValueError(f"{run_dir}: no row in runs.csv for {where}")
-        row = indexed.loc[where]
-        row = pd.concat([pd.Series(dict(zip(["env", "algo", "variant", "seed"], where, strict=True))), row])
-        path = run_page_path(out_dir, key)
+        path = run_page_path(out_dir, RunKey.from_dir(run_dir))
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(run_page(row, run_dir))
+        path.write_text(run_page(pd.Series(run_record(run_dir / "metrics.csv")), run_dir))
         paths.append(path)
     return paths
